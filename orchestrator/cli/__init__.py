@@ -1,0 +1,67 @@
+"""The ``pbxops`` command line. Click commands only: parse, call ``app``, render.
+
+Each command group lives in its own module of this package and is registered below.
+Library errors (``PbxopsError``) become one line on stderr and a meaningful exit code;
+``PBXOPS_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from ..errors import PbxopsError
+from ..settings import Settings, load_settings
+
+
+class PbxopsGroup(click.Group):
+    """Turns library errors into one readable line and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PbxopsError as exc:
+            if os.environ.get("PBXOPS_DEBUG") == "1":
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=PbxopsGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", type=click.Path(dir_okay=False), help="Settings file (YAML).")
+@click.option("--book", type=click.Path(file_okay=False), help="Contract book directory.")
+@click.option("--ledger-url", help="SQLAlchemy URL of the ledger (default: SQLite file).")
+@click.version_option(package_name="pbxops")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, book: str | None, ledger_url: str | None) -> None:
+    """pbxops: keep customers' telephone systems maintained under contract.
+
+    Settings resolve as: option > environment (PBXOPS_*) > config file > default.
+    """
+    ctx.obj = {"args": {"book": book, "ledger_url": ledger_url}, "config": config}
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The resolved settings for this invocation (computed once)."""
+    root = ctx.find_root()
+    obj = root.obj if isinstance(root.obj, dict) else {"args": {}, "config": None}
+    if "settings" not in obj:
+        obj["settings"] = load_settings(obj["args"], config=obj["config"])
+        root.obj = obj
+    settings: Settings = obj["settings"]
+    return settings
+
+
+def _register() -> None:
+    from . import db, fleet, lint
+
+    for module in (fleet, db, lint):
+        main.add_command(module.group)
+
+
+_register()

@@ -1,0 +1,223 @@
+"""The contract book: load ``inventory/<book>/`` into the model, validate every
+cross-reference (all findings at once), and render the Ansible inventory.
+
+Book layout::
+
+    customers/<customer-id>.yml   one file per customer (a change is a small diff)
+    releases.yml                  release catalogue and phone firmware
+    tariffs.yml                   prices the pricing basis is computed from
+    stock.yml                     spare-parts stock
+    technicians.yml               roster (optional)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from . import checks
+from .bookio import PathPart, data_path, format_path, line_of, read_yaml
+from .errors import BookError, BookIssue, NotFoundError
+from .model import Catalog, Customer, Site, Stock, System, Tariffs, Technician
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class HostRef:
+    """One PBX system with the customer and site it belongs to."""
+
+    customer: Customer
+    site: Site
+    system: System
+
+    @property
+    def hostname(self) -> str:
+        return self.system.hostname
+
+    @property
+    def address(self) -> IPv4Address:
+        return self.system.address
+
+    @property
+    def subnet(self) -> IPv4Network:
+        return self.site.subnet
+
+
+@dataclass(frozen=True)
+class Fleet:
+    root: Path
+    customers: tuple[Customer, ...]
+    catalog: Catalog
+    tariffs: Tariffs
+    stock: Stock
+    technicians: tuple[Technician, ...] = ()
+    files: dict[str, str] = field(default_factory=dict, compare=False)  # customer id -> file
+
+    def customer(self, customer_id: str) -> Customer:
+        for c in self.customers:
+            if c.id == customer_id:
+                return c
+        raise NotFoundError(f"unknown customer {customer_id!r} in book {self.root}")
+
+    def hosts(self, customer_ids: Sequence[str] = ()) -> Iterator[HostRef]:
+        wanted = set(customer_ids)
+        for cid in wanted:
+            self.customer(cid)
+        for c in self.customers:
+            if wanted and c.id not in wanted:
+                continue
+            for s in c.systems:
+                site = c.site(s.site)
+                if site is not None:
+                    yield HostRef(c, site, s)
+
+    def host(self, hostname: str) -> HostRef:
+        for ref in self.hosts():
+            if ref.hostname == hostname:
+                return ref
+        raise NotFoundError(f"unknown host {hostname!r} in book {self.root}")
+
+
+class _Collector:
+    """Accumulates findings; line numbers are resolved once at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pending: list[tuple[str, tuple[PathPart, ...], str]] = []
+        self.fixed: list[BookIssue] = []
+
+    def add(self, rel: str, parts: Sequence[PathPart], message: str) -> None:
+        self.pending.append((rel, tuple(parts), message))
+
+    def issues(self) -> list[BookIssue]:
+        out = list(self.fixed)
+        for rel, parts, message in self.pending:
+            line = line_of(self.root / rel, parts) if parts else None
+            out.append(BookIssue(rel, format_path(parts), message, line))
+        return out
+
+
+def _validate_model(model: type[M] | TypeAdapter[Any], data: Any, rel: str, col: _Collector) -> Any:
+    try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(data)
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            parts = data_path(data, err["loc"])
+            col.add(rel, parts, _message(err))
+        return None
+
+
+def _message(err: Any) -> str:
+    msg = str(err["msg"])
+    msg = msg.removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {err['loc'][-1]!r}"
+    if err["type"] == "missing":
+        return f"missing required key {err['loc'][-1]!r}"
+    return msg
+
+
+def _load_optional(root: Path, name: str, model: type[M], col: _Collector, key: str | None) -> M:
+    path = root / name
+    if not path.exists():
+        return model()
+    data, issue = read_yaml(path, name)
+    if issue is not None:
+        col.fixed.append(issue)
+        return model()
+    if data is None:
+        return model()
+    payload = {key: data} if key and isinstance(data, list) else data
+    result = _validate_model(model, payload, name, col)
+    return result if result is not None else model()
+
+
+def _load_customers(root: Path, col: _Collector) -> tuple[list[Customer], dict[str, str]]:
+    cdir = root / "customers"
+    if not cdir.is_dir():
+        col.fixed.append(
+            BookIssue(str(root), "", "not a contract book: customers/ directory missing")
+        )
+        return [], {}
+    customers: list[Customer] = []
+    files: dict[str, str] = {}
+    for path in sorted(cdir.glob("*.y*ml")):
+        rel = f"customers/{path.name}"
+        data, issue = read_yaml(path, rel)
+        if issue is not None:
+            col.fixed.append(issue)
+            continue
+        if not isinstance(data, dict):
+            col.add(rel, (), "expected a mapping describing one customer")
+            continue
+        customer = _validate_model(Customer, data, rel, col)
+        if customer is None:
+            continue
+        if customer.id != path.stem:
+            col.add(
+                rel, ("id",), f"customer id {customer.id!r} must match the file name {path.stem!r}"
+            )
+        customers.append(customer)
+        files.setdefault(customer.id, rel)
+    return customers, files
+
+
+def validate_book(root: Path | str) -> tuple[Fleet | None, list[BookIssue]]:
+    """Load and validate; return the fleet (None if unusable) and every finding."""
+    root = Path(root)
+    if not root.is_dir():
+        return None, [BookIssue(str(root), "", "contract book directory does not exist")]
+    col = _Collector(root)
+    customers, files = _load_customers(root, col)
+    catalog = _load_optional(root, "releases.yml", Catalog, col, "releases")
+    tariffs = _load_optional(root, "tariffs.yml", Tariffs, col, None)
+    stock = _load_optional(root, "stock.yml", Stock, col, "items")
+    roster = _load_optional(root, "technicians.yml", _Roster, col, "technicians")
+    fleet = Fleet(root, tuple(customers), catalog, tariffs, stock, roster.technicians, files)
+    for rel, parts, message in checks.cross_checks(fleet):
+        col.add(rel, parts, message)
+    issues = col.issues()
+    return fleet, issues
+
+
+def load_book(root: Path | str) -> Fleet:
+    """The validated fleet; raises BookError with every finding if there is any."""
+    fleet, issues = validate_book(root)
+    if issues or fleet is None:
+        raise BookError(issues)
+    return fleet
+
+
+class _Roster(BaseModel):
+    technicians: tuple[Technician, ...] = ()
+
+
+def entitled_rows(fleet: Fleet, on: date) -> list[dict[str, Any]]:
+    """Every system with whether it is entitled to software updates on ``on`` and why."""
+    from .model import entitlement, reaction_hours
+
+    rows = []
+    for ref in fleet.hosts():
+        ent = entitlement(ref.customer, ref.system, on)
+        rows.append(
+            {
+                "customer": ref.customer.id,
+                "hostname": ref.hostname,
+                "deployment": ref.system.deployment,
+                "platform": ref.system.platform,
+                "entitled": ent.entitled,
+                "contract": ent.contract,
+                "reason": ent.reason,
+                "reaction_hours": reaction_hours(ref.customer, ref.hostname, on),
+            }
+        )
+    return rows

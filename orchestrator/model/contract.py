@@ -1,0 +1,81 @@
+"""Contracts: what a customer bought, each with a validity period.
+
+- ``software_maintenance``: updates, free diagnosis; priced on licences.
+- ``hardware_maintenance``: spare parts and swaps; priced on hardware cost; only with an SLA.
+- ``sla``: reaction time (default without SLA: 48 h), channels, monitoring, remote access.
+- ``hour_package``: hours for configuration changes, for a period.
+- ``hosting``: the monthly package of a virtual PBX; includes software and server maintenance.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from .base import Frozen
+
+DEFAULT_REACTION_HOURS = 48.0
+
+
+class ContractBase(Frozen):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+    start: date
+    end: date | None = None  # None: open-ended
+    systems: tuple[str, ...] = ()  # hostnames covered; empty: every system of the customer
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> ContractBase:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(
+                f"contract {self.id} ends ({self.end}) before it starts ({self.start})"
+            )
+        return self
+
+    def active_on(self, day: date) -> bool:
+        """Both boundary dates are inside the contract."""
+        return self.start <= day and (self.end is None or day <= self.end)
+
+    def covers_period(self, start: date, end: date | None) -> bool:
+        if self.start > start:
+            return False
+        if self.end is None:
+            return True
+        return end is not None and self.end >= end
+
+
+class SoftwareMaintenance(ContractBase):
+    kind: Literal["software_maintenance"]
+    call_drain_minutes: int = Field(default=30, ge=0, le=240)
+
+
+class Hosting(ContractBase):
+    kind: Literal["hosting"]
+    call_drain_minutes: int = Field(default=30, ge=0, le=240)
+
+
+class HardwareMaintenance(ContractBase):
+    kind: Literal["hardware_maintenance"]
+
+
+class Sla(ContractBase):
+    kind: Literal["sla"]
+    tier: Literal["bronze", "silver", "gold", "platinum"]
+    reaction_hours: float = Field(gt=0, le=168)
+    hours_basis: Literal["24x7", "business"] = "24x7"
+    channels: tuple[Literal["email", "phone", "ticket"], ...] = ("email",)
+    monitoring: bool = True
+    remote_access: bool = True
+
+
+class HourPackage(ContractBase):
+    kind: Literal["hour_package"]
+    hours: float = Field(gt=0)
+
+
+Contract = Annotated[
+    SoftwareMaintenance | Hosting | HardwareMaintenance | Sla | HourPackage,
+    Field(discriminator="kind"),
+]

@@ -1,0 +1,123 @@
+"""Maintenance windows: weekday/time slots in the customer's timezone, with exception dates.
+
+A slot is written ``"<days> <HH:MM>-<HH:MM>"``, days as ``mon``, ``mon-fri`` or ``tue,thu``;
+an end before the start means the slot runs past midnight (``sat 22:00-04:00`` ends on
+Sunday 04:00). An exception date cancels every slot that *starts* on that local date.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from pydantic import field_validator
+
+from .base import Frozen
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SLOT = re.compile(r"^(?P<days>[a-z,\-]+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
+
+
+@dataclass(frozen=True)
+class Slot:
+    days: frozenset[int]  # 0 = Monday
+    start: time
+    end: time  # ``24:00`` is stored as 00:00; start == end means a whole day
+
+    @property
+    def length(self) -> timedelta:
+        s = timedelta(hours=self.start.hour, minutes=self.start.minute)
+        e = timedelta(hours=self.end.hour, minutes=self.end.minute)
+        return e - s if e > s else e - s + timedelta(days=1)
+
+
+def _parse_days(text: str) -> frozenset[int]:
+    days: set[int] = set()
+    for part in text.split(","):
+        if "-" in part:
+            first, _, last = part.partition("-")
+            a, b = _day(first), _day(last)
+            days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(0, b + 1)])
+        else:
+            days.add(_day(part))
+    return frozenset(days)
+
+
+def _day(name: str) -> int:
+    if name not in DAYS:
+        raise ValueError(f"unknown weekday {name!r} (use {', '.join(DAYS)})")
+    return DAYS.index(name)
+
+
+def _time(text: str) -> time:
+    hh, mm = (int(x) for x in text.split(":"))
+    if hh == 24 and mm == 0:
+        return time(0, 0)
+    if not (0 <= hh < 24 and 0 <= mm < 60):
+        raise ValueError(f"invalid time {text!r}")
+    return time(hh, mm)
+
+
+def parse_slot(text: str) -> Slot:
+    """Parse one slot; raise ValueError with a message a user can act on."""
+    m = _SLOT.match(text.strip().lower())
+    if not m:
+        raise ValueError(f"cannot parse window {text!r}: expected e.g. 'tue,thu 22:00-04:00'")
+    start, end = _time(m["start"]), _time(m["end"])
+    if start == end and m["end"] != "24:00":
+        raise ValueError(f"window {text!r} has zero length")
+    return Slot(_parse_days(m["days"]), start, end)
+
+
+class MaintenanceWindow(Frozen):
+    """When a system may be touched, in its customer's timezone."""
+
+    slots: tuple[str, ...]
+    exceptions: tuple[date, ...] = ()
+
+    @field_validator("slots")
+    @classmethod
+    def _slots_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("a maintenance window needs at least one slot")
+        for text in value:
+            parse_slot(text)
+        return value
+
+    def parsed(self) -> tuple[Slot, ...]:
+        return tuple(parse_slot(s) for s in self.slots)
+
+    def openings(
+        self, after: datetime, tz: tzinfo, days: int = 14
+    ) -> list[tuple[datetime, datetime]]:
+        """Every (start, end) opening, as aware datetimes, that ends after ``after``,
+        starting within ``days`` days; exception dates skipped. Sorted by start."""
+        local = after.astimezone(tz)
+        out: list[tuple[datetime, datetime]] = []
+        for offset in range(-1, days + 1):
+            day = local.date() + timedelta(days=offset)
+            if day in self.exceptions:
+                continue
+            for slot in self.parsed():
+                if day.weekday() in slot.days:
+                    start = datetime.combine(day, slot.start, tzinfo=tz)
+                    end = start + slot.length
+                    if end > after:
+                        out.append((start, end))
+        return sorted(out)
+
+    def open_at(self, moment: datetime, tz: tzinfo) -> tuple[datetime, datetime] | None:
+        """The opening containing ``moment``, if any."""
+        for start, end in self.openings(moment, tz, days=1):
+            if start <= moment < end:
+                return start, end
+        return None
+
+
+def window_from_yaml(data: Any) -> Any:
+    """Accept a bare list of slots as shorthand for ``{slots: [...]}``."""
+    if isinstance(data, list | str):
+        return {"slots": [data] if isinstance(data, str) else data}
+    return data

@@ -1,0 +1,100 @@
+"""One Settings object. Resolution order, in one place: argument > environment
+(``PBXOPS_<NAME>``) > config file > default.
+
+The config file is YAML, found at ``--config``/``PBXOPS_CONFIG``, else ``./pbxops.yml``,
+else ``~/.config/pbxops/config.yml``; it is optional.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "pbxops"
+
+
+class Settings(BaseModel):
+    """Every knob pbxops has. Paths are absolute after resolution."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    book: Path = REPO_ROOT / "inventory" / "demo"
+    state_dir: Path = _state_dir()
+    ledger_url: str = ""  # empty: sqlite file under state_dir
+    project_dir: Path = REPO_ROOT  # playbooks/, roles/, templates/ live here
+    forks: int = 20
+    strategy: str = "linear"  # linear | free | mitogen_linear (falls back when absent)
+    ops_email: str = "ops@provider.example"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    vpn_pool: str = "10.250.0.0/16"
+    secret_key_file: Path = Path.home() / ".config" / "pbxops" / "secret.key"
+    lab_cache_dir: Path = Path("/var/cache/pbxops-lab")
+    lab_run_dir: Path = Path("/run/pbxops-lab")
+
+    @property
+    def ledger(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.state_dir / 'ledger.sqlite'}"
+
+    @property
+    def runs_dir(self) -> Path:
+        """ansible-runner private data dirs and artifacts, one per run."""
+        return self.state_dir / "runs"
+
+
+def _config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    named = explicit or env.get("PBXOPS_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    for candidate in (Path("pbxops.yml"), Path.home() / ".config" / "pbxops" / "config.yml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of setting: value")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def load_settings(
+    args: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config: str | None = None,
+) -> Settings:
+    """Resolve every setting: argument > environment > file > default."""
+    env = os.environ if env is None else env
+    merged: dict[str, Any] = _read_file(_config_file(config, env))
+    for name in Settings.model_fields:
+        value = env.get(f"PBXOPS_{name.upper()}")
+        if value is not None and value != "":
+            merged[name] = value
+    merged.update({k: v for k, v in (args or {}).items() if v is not None})
+    try:
+        return Settings(**merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"setting {field!r}: {first['msg']}") from exc
