@@ -1,0 +1,9 @@
+"""The ledger: SQLAlchemy models, Alembic migrations, and the per-contract record.
+
+Later features add their tables as migrations in ``migrations/versions`` whose
+``down_revision`` is ``0001_base`` (or their own previous one); ``upgrade`` applies all heads.
+"""
+
+from .db import ActionRecord, Ledger
+
+__all__ = ["ActionRecord", "Ledger"]

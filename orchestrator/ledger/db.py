@@ -1,0 +1,176 @@
+"""The ledger: one database (SQLite by default, PostgreSQL by URL), migrated by Alembic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import ConfigError
+from .models import Action, Lock, utcnow
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """A ledger row as the rest of pbxops sees it."""
+
+    kind: str
+    customer_id: str
+    contract_id: str | None
+    summary: str
+    actor: str
+    host: str | None = None
+    outcome: str = "ok"
+    detail: dict[str, Any] = field(default_factory=dict)
+    at: datetime | None = None
+    id: int | None = None
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"ledger URL is not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(parsed, pool_pre_ping=True, future=True)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+class Ledger:
+    """Per-contract record. Opening it applies pending migrations unless told not to."""
+
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        self.url = url
+        self.safe_url = make_url(url).render_as_string(hide_password=True) if "://" in url else url
+        self.engine = _engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if upgrade:
+            self.upgrade()
+
+    def _alembic(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        return cfg
+
+    def heads(self) -> set[str]:
+        return set(ScriptDirectory.from_config(self._alembic()).get_heads())
+
+    def current(self) -> set[str]:
+        with self._connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads())
+
+    def upgrade(self) -> list[str]:
+        """Apply every pending migration (all branches); return what was applied."""
+        before = self.current()
+        if before == self.heads():
+            return []
+        with self._connect() as conn, conn.begin():
+            cfg = self._alembic()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "heads")
+        return sorted(self.current() - before)
+
+    @contextmanager
+    def _connect(self) -> Iterator[Any]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise ConfigError(f"cannot open ledger {self.safe_url}: {reason}") from exc
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any exception."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def record(self, rec: ActionRecord) -> int:
+        with self.session() as s:
+            row = Action(
+                at=rec.at or utcnow(),
+                actor=rec.actor,
+                kind=rec.kind,
+                customer_id=rec.customer_id,
+                contract_id=rec.contract_id,
+                host=rec.host,
+                summary=rec.summary,
+                outcome=rec.outcome,
+                detail=rec.detail,
+            )
+            s.add(row)
+            s.flush()
+            return int(row.id)
+
+    def actions(
+        self,
+        customer_id: str | None = None,
+        contract_id: str | None = None,
+        kind_prefix: str | None = None,
+    ) -> list[ActionRecord]:
+        q = select(Action).order_by(Action.at, Action.id)
+        if customer_id:
+            q = q.where(Action.customer_id == customer_id)
+        if contract_id:
+            q = q.where(Action.contract_id == contract_id)
+        if kind_prefix:
+            q = q.where(Action.kind.startswith(kind_prefix))
+        with self.session() as s:
+            return [_record(a) for a in s.scalars(q)]
+
+    def acquire_lock(self, name: str, holder: str, ttl: timedelta) -> str | None:
+        """Take the lock; return None on success or the current holder if it is held."""
+        now = datetime.now(UTC)
+        try:
+            with self.session() as s:
+                s.execute(delete(Lock).where(Lock.name == name, Lock.expires_at < now))
+                s.add(Lock(name=name, holder=holder, acquired_at=now, expires_at=now + ttl))
+            return None
+        except IntegrityError:
+            with self.session() as s:
+                lock = s.get(Lock, name)
+                return lock.holder if lock else "unknown"
+
+    def release_lock(self, name: str, holder: str) -> None:
+        with self.session() as s:
+            s.execute(delete(Lock).where(Lock.name == name, Lock.holder == holder))
+
+
+def _record(a: Action) -> ActionRecord:
+    return ActionRecord(
+        kind=a.kind,
+        customer_id=a.customer_id,
+        contract_id=a.contract_id,
+        summary=a.summary,
+        actor=a.actor,
+        host=a.host,
+        outcome=a.outcome,
+        detail=dict(a.detail or {}),
+        at=a.at if a.at.tzinfo else a.at.replace(tzinfo=UTC),
+        id=a.id,
+    )
