@@ -7,6 +7,7 @@ Library errors (``PbxopsError``) become one line on stderr and a meaningful exit
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -57,10 +58,13 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
-def _register() -> None:
-    from . import db, fleet, lint
+# Command modules, each exposing ``group`` (a click group or command). Add yours here.
+COMMAND_MODULES = ["fleet", "db", "lint"]
 
-    for module in (fleet, db, lint):
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__name__}.{name}")
         main.add_command(module.group)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +15,9 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Machine-read
 
 
 def console(err: bool = False) -> Console:
-    return Console(stderr=err, highlight=False, soft_wrap=True)
+    stream = sys.stderr if err else sys.stdout
+    width = None if stream.isatty() else 200  # pipes and logs: don't fold at 80 columns
+    return Console(stderr=err, highlight=False, width=width)
 
 
 def print_json(data: Any) -> None:
