@@ -1,0 +1,63 @@
+"""The lab's state file: everything ``up`` created, so ``down`` removes exactly that.
+
+Each resource is recorded *before* it is created, so an interrupted ``up`` is still fully
+undone by ``down`` (removing something that was never made is not an error).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+BRIDGE = "pbxlab0"
+
+
+class HostState(BaseModel):
+    """One lab host and the names of what was made for it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    machine: str
+    address: str
+    subnet: str
+    gateway: str
+    netns: str
+    veth: str
+
+
+class LabState(BaseModel):
+    """The whole lab as recorded on disk."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bridge: str = BRIDGE
+    bridge_created: bool = False
+    bridge_addresses: tuple[str, ...] = ()
+    repo_pid: int | None = None
+    rootfs: str = ""
+    layer: str = ""
+    hosts: tuple[HostState, ...] = ()
+
+    def host(self, name: str) -> HostState | None:
+        for host in self.hosts:
+            if name in (host.name, host.machine, host.address):
+                return host
+        return None
+
+
+def load(path: Path) -> LabState | None:
+    """The recorded lab, or None when no lab is up."""
+    if not path.is_file():
+        return None
+    return LabState.model_validate_json(path.read_text())
+
+
+def save(path: Path, state: LabState) -> None:
+    """Write atomically: a crash never leaves a half-written state file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(state.model_dump_json(indent=2))
+    os.replace(tmp, path)
