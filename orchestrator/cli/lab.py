@@ -1,0 +1,97 @@
+"""``pbxops lab``: the local test lab (hosts in network namespaces, apt repo, SIP)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from .. import lab
+from ..errors import LabError
+from . import settings_of
+from .output import console, json_option, print_json, print_table
+
+
+@click.group("lab")
+def group() -> None:
+    """Local test lab: real PBX hosts (systemd-nspawn in network namespaces) on this machine.
+
+    Needs root. State, keys and the ssh_config live in the lab run dir (PBXOPS_LAB_RUN_DIR).
+    """
+
+
+@group.command("up")
+@click.option("--book", "book", type=click.Path(file_okay=False, path_type=Path),
+              help="Contract book whose PBX hosts to start (default: the configured book).")
+@click.option("--hosts", "count", type=int, help="Start N synthetic hosts instead of a book.")
+@click.pass_context
+def up(ctx: click.Context, book: Path | None, count: int | None) -> None:
+    """Build (first time: a few minutes) and start the lab; harmless when already up."""
+    settings = settings_of(ctx)
+    if book is not None and count is not None:
+        raise LabError("give --book or --hosts, not both")
+    specs = lab.synthetic_specs(count) if count else lab.specs_from_book(book or settings.book)
+    out = console(err=True)
+    with out.status("lab: starting") as status:
+        state = lab.up(settings, specs, report=lambda msg: status.update(f"lab: {msg}"))
+    paths = lab.LabPaths.of(settings)
+    click.echo(f"lab up: {len(state.hosts)} hosts; ssh -F {paths.ssh_config} HOST")
+
+
+@group.command("down")
+@click.pass_context
+def down(ctx: click.Context) -> None:
+    """Stop every lab host and remove all namespaces, mounts, links and processes it made."""
+    removed = lab.down(settings_of(ctx))
+    click.echo(f"lab down: {removed} hosts removed" if removed else "no lab was up")
+
+
+@group.command("status")
+@json_option
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Each lab host: address, running, ssh reachable, SIP answer and version, memory."""
+    rows = lab.lab_status(settings_of(ctx))
+    if as_json:
+        print_json([row.as_dict() for row in rows])
+        return
+    if not rows:
+        click.echo("no lab is up")
+        return
+    print_table("lab hosts", ["host", "address", "running", "ssh", "SIP", "version", "MiB"],
+                [[r.name, r.address, _yn(r.running), _yn(r.ssh), r.sip_status, r.sip_version,
+                  r.memory_mb] for r in rows])
+
+
+def _yn(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+@group.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("host")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def ssh(ctx: click.Context, host: str, command: tuple[str, ...]) -> None:
+    """Log in to lab host HOST as the ops user (host keys checked): lab ssh HOST [-- CMD...]."""
+    paths = lab.LabPaths.of(settings_of(ctx))
+    if not paths.ssh_config.is_file():
+        raise LabError("no lab is up (run `pbxops lab up`)")
+    argv = lab.ssh_argv(paths, host, list(command))
+    os.execvp(argv[0], argv)
+
+
+@group.command("fault")
+@click.argument("host")
+@click.argument("kind", type=click.Choice(sorted(lab.FAULTS)))
+@click.option("--clear", is_flag=True, help="Undo the fault instead of injecting it.")
+@click.pass_context
+def fault(ctx: click.Context, host: str, kind: str, clear: bool) -> None:
+    """Break lab host HOST (network-down, sshd-down, disk-full, repo-unreachable, sip-hang,
+    reboot) or, with --clear, repair it."""
+    settings = settings_of(ctx)
+    if clear:
+        lab.clear_fault(settings, host, kind)
+    else:
+        lab.inject_fault(settings, host, kind)
+    click.echo(f"{host}: {kind} {'cleared' if clear else 'injected'}")
