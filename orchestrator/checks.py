@@ -38,13 +38,14 @@ def _duplicate_customers(fleet: Fleet) -> Iterator[Finding]:
 
 def _fleet_unique(fleet: Fleet) -> Iterator[Finding]:
     """Hostnames, addresses, MACs and contract ids are unique across the whole book."""
-    owners: dict[tuple[str, str], str] = {}
+    owners: dict[tuple[str, str], tuple[str, tuple[PathPart, ...]]] = {}
     for c in fleet.customers:
         rel = fleet.files.get(c.id, "")
         for key, parts, label in _unique_keys(c):
-            first = owners.setdefault(key, f"{rel}:{'.'.join(map(str, parts))}")
-            if first != f"{rel}:{'.'.join(map(str, parts))}":
-                yield rel, parts, f"duplicate {label} {key[1]!r} (first used at {first})"
+            first = owners.setdefault(key, (rel, parts))
+            if first != (rel, parts):
+                where = f"{first[0]}:{'.'.join(map(str, first[1]))}"
+                yield rel, parts, f"duplicate {label} {key[1]!r} (first used at {where})"
 
 
 def _unique_keys(c: Customer) -> Iterator[tuple[tuple[str, str], tuple[PathPart, ...], str]]:

@@ -7,6 +7,7 @@ role and document templates; phone templates rendered against the book).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -87,22 +89,35 @@ def check_ansible_lint(project: Path, book: Path) -> CheckResult:
         "production",
         "--offline",
         "-f",
-        "pep8",
+        "codeclimate",
         "--nocolor",
         "-q",
         *targets,
     ]
     proc = _run(cmd, project)
-    pattern = re.compile(r"^(?P<loc>[^\s:]+:\d+(?::\d+)?): (?P<msg>.+)$")
-    findings = tuple(
-        Finding("ansible-lint", m["loc"], m["msg"])
-        for m in map(pattern.match, proc.stdout.splitlines())
-        if m
-    )
-    if proc.returncode and not findings:
+    try:
+        issues = json.loads(proc.stdout or "[]")
+    except json.JSONDecodeError:
+        issues = None
+    if not isinstance(issues, list):
         tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-3:]
-        findings = (Finding("ansible-lint", ".", " / ".join(tail) or "ansible-lint failed"),)
+        return CheckResult("ansible-lint", (Finding("ansible-lint", ".", " / ".join(tail)),))
+    findings = tuple(_codeclimate(i) for i in issues)
+    if proc.returncode and not findings:
+        findings = (Finding("ansible-lint", ".", proc.stderr.strip() or "ansible-lint failed"),)
     return CheckResult("ansible-lint", findings, ", ".join(targets))
+
+
+def _codeclimate(issue: dict[str, Any]) -> Finding:
+    loc = issue.get("location", {})
+    lines = loc.get("lines", loc.get("positions", {}))
+    begin = lines.get("begin", "")
+    line = begin.get("line", "") if isinstance(begin, dict) else begin
+    return Finding(
+        "ansible-lint",
+        f"{loc.get('path', '?')}:{line}",
+        f"{issue.get('check_name', '')}: {issue.get('description', '')}",
+    )
 
 
 def check_syntax(project: Path, book: Path) -> CheckResult:

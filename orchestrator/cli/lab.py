@@ -22,8 +22,12 @@ def group() -> None:
 
 
 @group.command("up")
-@click.option("--book", "book", type=click.Path(file_okay=False, path_type=Path),
-              help="Contract book whose PBX hosts to start (default: the configured book).")
+@click.option(
+    "--book",
+    "book",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Contract book whose PBX hosts to start (default: the configured book).",
+)
 @click.option("--hosts", "count", type=int, help="Start N synthetic hosts instead of a book.")
 @click.pass_context
 def up(ctx: click.Context, book: Path | None, count: int | None) -> None:
@@ -59,9 +63,22 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if not rows:
         click.echo("no lab is up")
         return
-    print_table("lab hosts", ["host", "address", "running", "ssh", "SIP", "version", "MiB"],
-                [[r.name, r.address, _yn(r.running), _yn(r.ssh), r.sip_status, r.sip_version,
-                  r.memory_mb] for r in rows])
+    print_table(
+        "lab hosts",
+        ["host", "address", "running", "ssh", "SIP", "version", "MiB"],
+        [
+            [
+                r.name,
+                r.address,
+                _yn(r.running),
+                _yn(r.ssh),
+                r.sip_status,
+                r.sip_version,
+                r.memory_mb,
+            ]
+            for r in rows
+        ],
+    )
 
 
 def _yn(value: bool) -> str:

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One-shot set-up on a fresh Debian bookworm machine (run as root): Debian packages the
+# lab needs, a virtualenv in .venv with pbxops and its dev tools. Ansible collections come
+# from the `ansible` package on PyPI (Galaxy is not reachable from here). Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (the lab needs network namespaces and systemd-nspawn)" >&2
+  exit 1
+fi
+
+mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+if [ -z "$mirror" ]; then
+  mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+fi
+if [ -n "$mirror" ] && [ ! -f /etc/apt/sources.list.d/pbxops-backports.sources ]; then
+  # wireguard-go (userspace WireGuard; no kernel module here) is in bookworm-backports.
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$mirror" >/etc/apt/sources.list.d/pbxops-backports.sources
+fi
+
+mapfile -t pkgs < <(grep -v '^\s*#' scripts/apt-packages.txt | awk 'NF {print $1}' | sort -u)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! dpkg-query -W -f='${Status}' wireguard-go 2>/dev/null | grep -q "install ok installed"; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports wireguard-go >/dev/null \
+    || echo "setup: wireguard-go not installable; VPN lab tests will be skipped" >&2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e '.[dev]'
+echo "setup: done. Try: .venv/bin/pbxops fleet entitled"
