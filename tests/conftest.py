@@ -215,3 +215,20 @@ def _stop_pid(pid: int) -> None:
             return
         time.sleep(0.1)
     os.kill(pid, signal.SIGKILL)
+
+
+_LAB_LOCK: list[Any] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Lab tests share one machine-wide lab (bridge, addresses): a pytest session that
+    will run any of them first waits for an exclusive lock, so two sessions never build
+    two labs on the same addresses at once."""
+    if not any(item.get_closest_marker("lab") for item in items):
+        return
+    import fcntl
+
+    lock_dir = Path("/run/lock") if Path("/run/lock").is_dir() else Path(tempfile.gettempdir())
+    fh = (lock_dir / "pbxops-lab-tests.lock").open("w")
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    _LAB_LOCK.append(fh)  # held until the process exits
