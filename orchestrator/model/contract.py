@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Frozen
+from .window import parse_slot
 
 DEFAULT_REACTION_HOURS = 48.0
 
@@ -65,9 +66,20 @@ class Sla(ContractBase):
     tier: Literal["bronze", "silver", "gold", "platinum"]
     reaction_hours: float = Field(gt=0, le=168)
     hours_basis: Literal["24x7", "business"] = "24x7"
+    # when the reaction clock runs for ``hours_basis: business`` (customer's timezone)
+    business_hours: tuple[str, ...] = ("mon-fri 08:00-18:00",)
     channels: tuple[Literal["email", "phone", "ticket"], ...] = ("email",)
     monitoring: bool = True
     remote_access: bool = True
+
+    @field_validator("business_hours")
+    @classmethod
+    def _business_hours_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("business_hours needs at least one slot")
+        for text in value:
+            parse_slot(text)
+        return value
 
 
 class HourPackage(ContractBase):
