@@ -68,8 +68,16 @@ YEALINK = VendorProfile(
     models=frozenset({"T53W", "T54W", "T57W", "T46U", "T48U", "T43U", "T33G"}),
     phone_files=(FileSpec("yealink/mac.cfg.j2", "{mac}.cfg"),),
     common_files=(FileSpec("yealink/common.cfg.j2", "y000000000000.cfg"),),
-    languages=_ro(en="English", de="German", fr="French", it="Italian", es="Spanish",
-                  nl="Dutch", pl="Polish", pt="Portuguese"),
+    languages=_ro(
+        en="English",
+        de="German",
+        fr="French",
+        it="Italian",
+        es="Spanish",
+        nl="Dutch",
+        pl="Polish",
+        pt="Portuguese",
+    ),
     transports=_ro(udp="0", tcp="1", tls="2"),
 )
 
@@ -77,8 +85,16 @@ SNOM = VendorProfile(
     vendor="snom",
     models=frozenset({"D713", "D717", "D735", "D785", "D865", "D385"}),
     phone_files=(FileSpec("snom/mac.xml.j2", "{MAC}.xml"),),
-    languages=_ro(en="English", de="Deutsch", fr="Francais", it="Italiano", es="Espanol",
-                  nl="Nederlands", pl="Polski", pt="Portugues"),
+    languages=_ro(
+        en="English",
+        de="Deutsch",
+        fr="Francais",
+        it="Italiano",
+        es="Espanol",
+        nl="Nederlands",
+        pl="Polski",
+        pt="Portugues",
+    ),
     transports=_ro(udp="udp", tcp="tcp", tls="tls"),
 )
 
@@ -87,9 +103,16 @@ POLY = VendorProfile(
     models=frozenset({"VVX150", "VVX250", "VVX350", "VVX450", "VVX501", "VVX601"}),
     phone_files=(FileSpec("poly/phone.xml.j2", "{mac}-phone.cfg"),),
     common_files=(FileSpec("poly/master.xml.j2", "000000000000.cfg"),),
-    languages=_ro(en="English_United_Kingdom", de="German_Germany", fr="French_France",
-                  it="Italian_Italy", es="Spanish_Spain", nl="Dutch_Netherlands",
-                  pl="Polish_Poland", pt="Portuguese_Portugal"),
+    languages=_ro(
+        en="English_United_Kingdom",
+        de="German_Germany",
+        fr="French_France",
+        it="Italian_Italy",
+        es="Spanish_Spain",
+        nl="Dutch_Netherlands",
+        pl="Polish_Poland",
+        pt="Portuguese_Portugal",
+    ),
     transports=_ro(udp="UDPOnly", tcp="TCPOnly", tls="TLS"),
 )
 

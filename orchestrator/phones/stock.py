@@ -36,7 +36,7 @@ class StockLevel:
 
 def stock_levels(baseline: Stock, movements: Iterable[StockMovement]) -> list[StockLevel]:
     """Baseline plus every movement, sorted by vendor and model."""
-    levels = {
+    levels: dict[tuple[str, str], StockLevel] = {
         (i.vendor, i.model): StockLevel(
             i.vendor, i.model, i.count, i.reserved, i.low_water, i.compatible
         )

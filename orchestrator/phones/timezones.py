@@ -17,19 +17,34 @@ _JAN = datetime(2025, 1, 15, 12)
 _JUL = datetime(2025, 7, 15, 12)
 
 _SNOM = {
-    "Europe/Berlin": "GER+1", "Europe/Vienna": "AUT+1", "Europe/Zurich": "SWI+1",
-    "Europe/Oslo": "NOR+1", "Europe/London": "GBR-0", "Europe/Paris": "FRA+1",
-    "Europe/Rome": "ITA+1", "Europe/Amsterdam": "NED+1", "Europe/Madrid": "ESP+1",
-    "Europe/Warsaw": "POL+1", "America/New_York": "USA-5", "America/Chicago": "USA-6",
-    "America/Denver": "USA-7", "America/Los_Angeles": "USA-8", "Asia/Tokyo": "JAP+9",
+    "Europe/Berlin": "GER+1",
+    "Europe/Vienna": "AUT+1",
+    "Europe/Zurich": "SWI+1",
+    "Europe/Oslo": "NOR+1",
+    "Europe/London": "GBR-0",
+    "Europe/Paris": "FRA+1",
+    "Europe/Rome": "ITA+1",
+    "Europe/Amsterdam": "NED+1",
+    "Europe/Madrid": "ESP+1",
+    "Europe/Warsaw": "POL+1",
+    "America/New_York": "USA-5",
+    "America/Chicago": "USA-6",
+    "America/Denver": "USA-7",
+    "America/Los_Angeles": "USA-8",
+    "Asia/Tokyo": "JAP+9",
 }
 
 _YEALINK = {
-    "Europe/Berlin": "Germany(Berlin)", "Europe/Vienna": "Austria(Vienna)",
-    "Europe/Zurich": "Switzerland(Bern)", "Europe/Oslo": "Norway(Oslo)",
-    "Europe/London": "United Kingdom(London)", "Europe/Paris": "France(Paris)",
-    "Europe/Rome": "Italy(Rome)", "Europe/Amsterdam": "Netherlands(Amsterdam)",
-    "America/New_York": "United States-Eastern Time", "Asia/Tokyo": "Japan(Tokyo)",
+    "Europe/Berlin": "Germany(Berlin)",
+    "Europe/Vienna": "Austria(Vienna)",
+    "Europe/Zurich": "Switzerland(Bern)",
+    "Europe/Oslo": "Norway(Oslo)",
+    "Europe/London": "United Kingdom(London)",
+    "Europe/Paris": "France(Paris)",
+    "Europe/Rome": "Italy(Rome)",
+    "Europe/Amsterdam": "Netherlands(Amsterdam)",
+    "America/New_York": "United States-Eastern Time",
+    "Asia/Tokyo": "Japan(Tokyo)",
 }
 
 

@@ -1,0 +1,193 @@
+"""Publishing rendered files to a provisioning server with ``playbooks/phone_provisioning.yml``.
+
+The files are staged on the controller (mode 0600 under the state directory), the playbook
+copies what changed and removes what its owner published before but no longer does. After a
+successful run the staged set becomes the *published snapshot* that ``phones diff`` compares
+against. A failed run leaves the server's files and the snapshot as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import HostError
+from ..settings import Settings
+from .render import PhoneFiles
+
+PLAYBOOK = "phone_provisioning.yml"
+
+
+@dataclass(frozen=True)
+class PublishTarget:
+    """One set of files for one server: ``owner`` is who publishes it there."""
+
+    hostname: str
+    address: str
+    owner: str
+    files: PhoneFiles
+
+
+@dataclass(frozen=True)
+class PublishOptions:
+    """How to reach the servers; the defaults are those of the role."""
+
+    connection_vars: Mapping[str, Any] = field(default_factory=dict)
+    provisioning_dir: str | None = None
+    manifest_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    hostname: str
+    owner: str
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    ok: bool = True
+    error: str = ""
+
+
+def _phones_dir(settings: Settings) -> Path:
+    return settings.state_dir / "phones"
+
+
+def snapshot_dir(settings: Settings, hostname: str, owner: str) -> Path:
+    return _phones_dir(settings) / "published" / hostname / owner
+
+
+def published_snapshot(settings: Settings, hostname: str, owner: str) -> dict[str, str]:
+    """What pbxops last published there successfully: file name -> content."""
+    root = snapshot_dir(settings, hostname, owner)
+    if not root.is_dir():
+        return {}
+    return {p.name: p.read_text() for p in sorted(root.iterdir()) if p.is_file()}
+
+
+def _write_private(directory: Path, files: PhoneFiles) -> None:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(directory, 0o700)
+    for f in files.files:
+        fd = os.open(directory / f.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f.content)
+
+
+def stage(settings: Settings, target: PublishTarget) -> Path:
+    """Write the files to a fresh private staging directory on the controller."""
+    staging = _phones_dir(settings) / "staging" / target.hostname / target.owner
+    shutil.rmtree(staging, ignore_errors=True)
+    _write_private(staging, target.files)
+    return staging
+
+
+def _commit_snapshot(settings: Settings, target: PublishTarget, staging: Path) -> None:
+    snap = snapshot_dir(settings, target.hostname, target.owner)
+    shutil.rmtree(snap, ignore_errors=True)
+    snap.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    staging.rename(snap)
+
+
+def extravars(target: PublishTarget, staging: Path, options: PublishOptions) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "pbxops_target": target.hostname,
+        "phone_provisioning_owner": target.owner,
+        "phone_provisioning_src": str(staging),
+        "phone_provisioning_files": list(target.files.names),
+    }
+    if options.provisioning_dir:
+        ev["phone_provisioning_dir"] = options.provisioning_dir
+    if options.manifest_dir:
+        ev["phone_provisioning_manifest_dir"] = options.manifest_dir
+    return ev
+
+
+def publish(settings: Settings, target: PublishTarget, options: PublishOptions) -> PublishOutcome:
+    """Stage, run the playbook on the target, keep the snapshot on success."""
+    staging = stage(settings, target)
+    inventory = {
+        "all": {
+            "hosts": {target.hostname: {"ansible_host": target.address,
+                                        **options.connection_vars}}
+        }
+    }
+    result = run_playbook(settings, PLAYBOOK, inventory, extravars(target, staging, options),
+                          ident=f"phones-{target.owner}-{target.hostname}")
+    if not result.ok:
+        shutil.rmtree(staging, ignore_errors=True)
+        return PublishOutcome(target.hostname, target.owner, ok=False, error=result.error)
+    _commit_snapshot(settings, target, staging)
+    report = result.report
+    return PublishOutcome(
+        target.hostname,
+        target.owner,
+        changed=tuple(report.get("pbxops_changed", ())),
+        removed=tuple(report.get("pbxops_removed", ())),
+    )
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    ok: bool
+    error: str = ""
+    report: dict[str, Any] = field(default_factory=dict)  # the role's "Report" debug msg
+
+
+def run_playbook(
+    settings: Settings,
+    playbook: str,
+    inventory: dict[str, Any],
+    extra: dict[str, Any],
+    ident: str,
+) -> PlaybookResult:
+    """Run one playbook. Uses ``orchestrator.executor`` when it exists.
+
+    TODO(executor): the direct ansible-runner call below is a stop-gap until
+    ``orchestrator.executor.run_playbook`` lands; then this function delegates to it.
+    """
+    import ansible_runner
+
+    private = settings.runs_dir / ident
+    shutil.rmtree(private, ignore_errors=True)
+    private.mkdir(parents=True, exist_ok=True, mode=0o700)
+    project = settings.project_dir
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(project / "playbooks"),
+        playbook=playbook,
+        inventory=inventory,
+        extravars=extra,
+        envvars={
+            "ANSIBLE_ROLES_PATH": str(project / "roles"),
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        },
+        quiet=True,
+        suppress_env_files=True,
+    )
+    report: dict[str, Any] = {}
+    error = ""
+    for event in runner.events:
+        data = event.get("event_data", {})
+        if event.get("event") == "runner_on_ok" and data.get("task", "").startswith("Report"):
+            msg = data.get("res", {}).get("msg")
+            report = msg if isinstance(msg, dict) else {}
+        if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and not error:
+            error = _failure_text(data)
+    ok = runner.rc == 0 and runner.status == "successful"
+    return PlaybookResult(ok, error or ("" if ok else f"playbook {runner.status}"), report)
+
+
+def _failure_text(data: Mapping[str, Any]) -> str:
+    res = data.get("res", {})
+    msg = str(res.get("msg", "")) if isinstance(res, dict) else ""
+    return f"{data.get('host', '?')}: {data.get('task', '?')}: {msg}".strip()
+
+
+def raise_for(outcomes: list[PublishOutcome]) -> None:
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        raise HostError("; ".join(f"publish to {o.hostname} failed: {o.error}" for o in failed))
