@@ -32,9 +32,17 @@ def _quiet(_: str) -> None:
 
 def host_states(specs: list[HostSpec]) -> tuple[HostState, ...]:
     return tuple(
-        HostState(name=s.name, machine=s.machine, address=str(s.address), subnet=str(s.subnet),
-                  gateway=str(s.gateway), netns=f"pbxlab-{s.machine}", veth=f"pbxl-{i}")
-        for i, s in enumerate(specs, start=1))
+        HostState(
+            name=s.name,
+            machine=s.machine,
+            address=str(s.address),
+            subnet=str(s.subnet),
+            gateway=str(s.gateway),
+            netns=f"pbxlab-{s.machine}",
+            veth=f"pbxl-{i}",
+        )
+        for i, s in enumerate(specs, start=1)
+    )
 
 
 def _parallel(func: Callable[[HostState], T], items: Iterable[HostState]) -> list[T]:
@@ -43,8 +51,12 @@ def _parallel(func: Callable[[HostState], T], items: Iterable[HostState]) -> lis
 
 
 def _preflight() -> None:
-    for tool, package in (("systemd-nspawn", "systemd-container"), ("ip", "iproute2"),
-                          ("nsenter", "util-linux"), ("ssh", "openssh-client")):
+    for tool, package in (
+        ("systemd-nspawn", "systemd-container"),
+        ("ip", "iproute2"),
+        ("nsenter", "util-linux"),
+        ("ssh", "openssh-client"),
+    ):
         need(tool, package)
 
 
@@ -91,8 +103,9 @@ def _network(paths: LabPaths, state: LabState) -> LabState:
         if gw not in addresses:
             addresses.append(gw)
     created = state.bridge_created or not network.link_exists(BRIDGE)
-    state = state.model_copy(update={"bridge_created": created,
-                                     "bridge_addresses": tuple(addresses)})
+    state = state.model_copy(
+        update={"bridge_created": created, "bridge_addresses": tuple(addresses)}
+    )
     save(paths.state_file, state)
     network.create_bridge(BRIDGE)
     for address in addresses:
@@ -144,17 +157,23 @@ def _write_ssh_files(paths: LabPaths, state: LabState, new_keys: dict[str, bytes
         if host.machine in new_keys:
             names = ",".join(dict.fromkeys([host.name, host.machine, host.address]))
             known[host.machine] = f"{names} " + " ".join(
-                new_keys[host.machine].decode().split()[:2])
-    paths.known_hosts.write_text("".join(f"{known[h.machine]}\n" for h in state.hosts
-                                         if h.machine in known))
-    blocks = [f"Host {' '.join(dict.fromkeys([h.name, h.machine]))}\n    HostName {h.address}\n"
-              for h in state.hosts]
+                new_keys[host.machine].decode().split()[:2]
+            )
+    paths.known_hosts.write_text(
+        "".join(f"{known[h.machine]}\n" for h in state.hosts if h.machine in known)
+    )
+    blocks = [
+        f"Host {' '.join(dict.fromkeys([h.name, h.machine]))}\n    HostName {h.address}\n"
+        for h in state.hosts
+    ]
     paths.ssh_config.write_text(
-        "# Written by `pbxops lab up`: ssh -F this-file HOST\n" + "".join(blocks)
+        "# Written by `pbxops lab up`: ssh -F this-file HOST\n"
+        + "".join(blocks)
         + "Host *\n    User pbxops\n"
         + f"    IdentityFile {paths.ssh_key}\n    IdentitiesOnly yes\n"
         + f"    UserKnownHostsFile {paths.known_hosts}\n    GlobalKnownHostsFile /dev/null\n"
-        + "    StrictHostKeyChecking yes\n    BatchMode yes\n    ConnectTimeout 5\n")
+        + "    StrictHostKeyChecking yes\n    BatchMode yes\n    ConnectTimeout 5\n"
+    )
 
 
 def _known_keys(paths: LabPaths) -> dict[str, str]:
@@ -185,7 +204,9 @@ def wait_ready(paths: LabPaths, state: LabState, timeout: float = READY_TIMEOUT)
             time.sleep(0.5)
     if pending:
         names = ", ".join(h.name for h in pending)
-        raise LabError(f"not ready after {timeout:g}s: {names} (see {paths.run}/hosts/*/console.log)")
+        raise LabError(
+            f"not ready after {timeout:g}s: {names} (see {paths.run}/hosts/*/console.log)"
+        )
 
 
 def _is_ready(paths: LabPaths, host: HostState) -> bool:

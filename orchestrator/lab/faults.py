@@ -54,14 +54,19 @@ def _free_disk(paths: LabPaths, host: HostState) -> None:
 
 
 def _block_repo(paths: LabPaths, host: HostState) -> None:
-    rules = (f"table inet {_NFT_TABLE} {{ chain out {{ type filter hook output priority 0; "
-             f"ip daddr {PROVIDER_INTERFACE.ip} tcp dport {REPO_PORT} reject with tcp reset; }} }}")
+    rules = (
+        f"table inet {_NFT_TABLE} {{\n chain out {{\n  type filter hook output priority 0\n"
+        f"  ip daddr {PROVIDER_INTERFACE.ip} tcp dport {REPO_PORT} reject with tcp reset\n"
+        " }\n}\n"
+    )
     run(["ip", "netns", "exec", host.netns, "nft", "-f", "-"], input=rules)
 
 
 def _unblock_repo(paths: LabPaths, host: HostState) -> None:
-    run(["ip", "netns", "exec", host.netns, "nft", "delete", "table", "inet", _NFT_TABLE],
-        check=False)
+    run(
+        ["ip", "netns", "exec", host.netns, "nft", "delete", "table", "inet", _NFT_TABLE],
+        check=False,
+    )
 
 
 FAULTS: dict[str, tuple[Action, Action | None]] = {
@@ -69,8 +74,10 @@ FAULTS: dict[str, tuple[Action, Action | None]] = {
     "sshd-down": (_systemctl("stop", "ssh.service"), _systemctl("start", "ssh.service")),
     "disk-full": (_fill_disk, _free_disk),
     "repo-unreachable": (_block_repo, _unblock_repo),
-    "sip-hang": (_systemctl("kill", "--signal=SIGSTOP", "labpbx.service"),
-                 _systemctl("kill", "--signal=SIGCONT", "labpbx.service")),
+    "sip-hang": (
+        _systemctl("kill", "--signal=SIGSTOP", "labpbx.service"),
+        _systemctl("kill", "--signal=SIGCONT", "labpbx.service"),
+    ),
     "reboot": (_systemctl("reboot"), None),
 }
 

@@ -25,10 +25,14 @@ HOST_DISK = "512m"
 def keypair(comment: str) -> tuple[bytes, bytes]:
     """A new ed25519 key as (OpenSSH private key, ``ssh-ed25519 AAAA... comment`` line)."""
     key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                           serialization.PublicFormat.OpenSSH)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
     return private, public + b" " + comment.encode() + b"\n"
 
 
@@ -62,7 +66,9 @@ def write_identity(root: Path, host: HostState, ops_public: bytes, repo_key: byt
     """Hostname, machine id, a new sshd host key, the ops user's key and apt's trust.
     Returns the host's public key line for known_hosts."""
     _write(root / "etc/hostname", f"{host.name}\n")
-    _write(root / "etc/hosts", f"127.0.0.1\tlocalhost\n{host.address}\t{host.name} {host.machine}\n")
+    _write(
+        root / "etc/hosts", f"127.0.0.1\tlocalhost\n{host.address}\t{host.name} {host.machine}\n"
+    )
     _write(root / "etc/machine-id", uuid.uuid4().hex + "\n")
     private, public = keypair(f"root@{host.name}")
     _write(root / "etc/ssh/ssh_host_ed25519_key", private, 0o600)
@@ -109,24 +115,38 @@ def marker(paths: LabPaths, host: HostState) -> str:
 
 def nspawn_argv(paths: LabPaths, host: HostState) -> list[str]:
     return [
-        "systemd-nspawn", "--boot", "--register=no", "--keep-unit",
+        "systemd-nspawn",
+        "--boot",
+        "--register=no",
+        "--keep-unit",
         f"--network-namespace-path=/run/netns/{host.netns}",
-        "-D", str(root_of(paths, host)), "-M", host.machine,
-        "--console=read-only", "--link-journal=no", "--resolv-conf=off",
+        "-D",
+        str(root_of(paths, host)),
+        "-M",
+        host.machine,
+        "--console=read-only",
+        "--link-journal=no",
+        "--resolv-conf=off",
     ]
 
 
 def start(paths: LabPaths, host: HostState) -> int:
     """Start the host's supervisor (which boots it); returns the supervisor's pid."""
     base = paths.host_dir(host.machine)
-    argv = ["/bin/sh", str(FILES / "supervise.sh"), str(nspawn_pidfile(paths, host)), "--",
-            *nspawn_argv(paths, host)]
+    argv = [
+        "/bin/sh",
+        str(FILES / "supervise.sh"),
+        str(nspawn_pidfile(paths, host)),
+        "--",
+        *nspawn_argv(paths, host),
+    ]
     dirs = cgroups.create(host.machine)
     (base / "cgroups").write_text("".join(f"{d}\n" for d in dirs))
     env = {**os.environ, "PBXLAB_CGROUPS": " ".join(map(str, dirs))}
     with (base / "console.log").open("ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, env=env)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env
+        )
     supervisor_pidfile(paths, host).write_text(f"{proc.pid}\n")
     return proc.pid
 

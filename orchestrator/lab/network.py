@@ -41,8 +41,21 @@ def create_host_network(host: HostState, bridge: str) -> None:
     if not netns_exists(host.netns):
         run(["ip", "netns", "add", host.netns])
     if not link_exists(host.veth):
-        run(["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0",
-             "netns", host.netns])
+        run(
+            [
+                "ip",
+                "link",
+                "add",
+                host.veth,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "eth0",
+                "netns",
+                host.netns,
+            ]
+        )
     run(["ip", "link", "set", host.veth, "master", bridge, "up"])
     prefix = host.subnet.split("/")[1]
     ns = ["ip", "-n", host.netns]

@@ -49,8 +49,15 @@ def releases(sources: Path = LAB_SOURCES) -> list[Release]:
         data = tomllib.loads(spec.read_text())
         for entry in data.get("release", []):
             values = tuple((k.upper(), str(v)) for k, v in entry.items())
-            found.append(Release(data["name"], entry["version"], entry["suite"],
-                                 bool(entry.get("baseline", False)), values))
+            found.append(
+                Release(
+                    data["name"],
+                    entry["version"],
+                    entry["suite"],
+                    bool(entry.get("baseline", False)),
+                    values,
+                )
+            )
     if not found:
         raise LabError(f"no lab packages found under {sources / 'packages'}")
     return found
@@ -75,8 +82,12 @@ def build_deb(release: Release, source: Path, out: Path, scratch: Path) -> Path:
     os.chmod(tree / "DEBIAN", 0o755)
     target = out / release.filename
     env = {**os.environ, "SOURCE_DATE_EPOCH": _EPOCH}
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree),
-                    str(target)], check=True, capture_output=True, env=env)
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(tree), str(target)],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     return target
 
 
@@ -96,11 +107,22 @@ def ensure_signing_key(paths: LabPaths) -> str:
     home = paths.gnupg
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not _fingerprint(home):
-        run(_gpg(home, "--passphrase", "", "--quick-gen-key",
-                 "pbxops lab repository <lab@pbxops.invalid>", "ed25519", "sign", "never"))
+        run(
+            _gpg(
+                home,
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "pbxops lab repository <lab@pbxops.invalid>",
+                "ed25519",
+                "sign",
+                "never",
+            )
+        )
     fpr = _fingerprint(home)
-    paths.repo_key.write_bytes(subprocess.run(_gpg(home, "--export", fpr), check=True,
-                                              capture_output=True).stdout)
+    paths.repo_key.write_bytes(
+        subprocess.run(_gpg(home, "--export", fpr), check=True, capture_output=True).stdout
+    )
     return fpr
 
 
@@ -165,27 +187,73 @@ def _index_suite(repo: Path, suite: str, gnupg: Path, fpr: str) -> None:
     binary.mkdir(parents=True)
     packages = run(["apt-ftparchive", "packages", f"pool/{suite}"], cwd=repo).stdout
     (binary / "Packages").write_text(packages)
-    release = run(["apt-ftparchive", "-o", f"APT::FTPArchive::Release::Suite={suite}",
-                   "-o", f"APT::FTPArchive::Release::Codename={suite}",
-                   "-o", "APT::FTPArchive::Release::Origin=pbxops-lab",
-                   "-o", "APT::FTPArchive::Release::Label=pbxops lab",
-                   "-o", "APT::FTPArchive::Release::Architectures=amd64 all",
-                   "-o", f"APT::FTPArchive::Release::Components={COMPONENT}",
-                   "release", "."], cwd=dist).stdout
+    release = run(
+        [
+            "apt-ftparchive",
+            "-o",
+            f"APT::FTPArchive::Release::Suite={suite}",
+            "-o",
+            f"APT::FTPArchive::Release::Codename={suite}",
+            "-o",
+            "APT::FTPArchive::Release::Origin=pbxops-lab",
+            "-o",
+            "APT::FTPArchive::Release::Label=pbxops lab",
+            "-o",
+            "APT::FTPArchive::Release::Architectures=amd64 all",
+            "-o",
+            f"APT::FTPArchive::Release::Components={COMPONENT}",
+            "release",
+            ".",
+        ],
+        cwd=dist,
+    ).stdout
     (dist / "Release").write_text(release)
-    run(_gpg(gnupg, "--yes", "--local-user", fpr, "--clearsign", "-o", str(dist / "InRelease"),
-             str(dist / "Release")))
-    run(_gpg(gnupg, "--yes", "--local-user", fpr, "--armor", "--detach-sign", "-o",
-             str(dist / "Release.gpg"), str(dist / "Release")))
+    run(
+        _gpg(
+            gnupg,
+            "--yes",
+            "--local-user",
+            fpr,
+            "--clearsign",
+            "-o",
+            str(dist / "InRelease"),
+            str(dist / "Release"),
+        )
+    )
+    run(
+        _gpg(
+            gnupg,
+            "--yes",
+            "--local-user",
+            fpr,
+            "--armor",
+            "--detach-sign",
+            "-o",
+            str(dist / "Release.gpg"),
+            str(dist / "Release"),
+        )
+    )
 
 
 def start_server(paths: LabPaths) -> int:
     """Serve the repository on the provider address of the bridge; returns the server's pid."""
     log = (paths.run / "repo-http.log").open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(REPO_PORT), "--bind",
-         str(PROVIDER_INTERFACE.ip), "--directory", str(paths.repo)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(REPO_PORT),
+            "--bind",
+            str(PROVIDER_INTERFACE.ip),
+            "--directory",
+            str(paths.repo),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     log.close()
     return proc.pid
 
@@ -193,5 +261,7 @@ def start_server(paths: LabPaths) -> int:
 def apt_sources() -> str:
     """The deb822 sources file every lab host gets: the lab repository and nothing else."""
     suites = " ".join(sorted({r.suite for r in releases()}))
-    return (f"Types: deb\nURIs: {REPO_URL}\nSuites: {suites}\nComponents: {COMPONENT}\n"
-            "Signed-By: /etc/apt/keyrings/pbxops-lab.gpg\n")
+    return (
+        f"Types: deb\nURIs: {REPO_URL}\nSuites: {suites}\nComponents: {COMPONENT}\n"
+        "Signed-By: /etc/apt/keyrings/pbxops-lab.gpg\n"
+    )

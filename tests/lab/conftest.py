@@ -1,0 +1,75 @@
+"""A real lab for the session: up once, ALWAYS torn down (failure, Ctrl-C, SIGTERM, exit).
+
+The lab uses its own run dir so a developer's `pbxops lab up` state is never touched; the
+bridge and provider address are shared, so a lab already up elsewhere fails the session
+with a clear message instead of being disturbed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import FrameType
+from typing import TypeVar
+
+import pytest
+
+from orchestrator import lab
+from orchestrator.settings import Settings, load_settings
+
+T = TypeVar("T")
+TEST_RUN_DIR = "/run/pbxops-lab-test"
+
+
+def _can_run_lab() -> str | None:
+    if os.geteuid() != 0:
+        return "lab tests need root"
+    if shutil.which("systemd-nspawn") is None:
+        return "lab tests need systemd-nspawn (Debian package systemd-container)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def lab_settings() -> Settings:
+    return load_settings(args={"lab_run_dir": TEST_RUN_DIR})
+
+
+def _install_safety_net(settings: Settings) -> None:
+    atexit.register(lab.down, settings)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)  # unwinds through the fixture's finally
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+
+
+@pytest.fixture(scope="session")
+def lab3(lab_settings: Settings) -> Iterator[lab.LabState]:
+    """Three synthetic hosts (lab-01..03) running the baseline release."""
+    reason = _can_run_lab()
+    if reason:
+        pytest.skip(reason)
+    lab.down(lab_settings)  # leftovers of an interrupted earlier run of this suite
+    if Path("/sys/class/net/pbxlab0").exists():
+        pytest.fail("another lab is up on this machine: run `pbxops lab down` first")
+    _install_safety_net(lab_settings)
+    try:
+        yield lab.up(lab_settings, lab.synthetic_specs(3))
+    finally:
+        lab.down(lab_settings)
+
+
+def eventually(check: Callable[[], T], timeout: float = 30.0, every: float = 0.3) -> T:
+    """Poll ``check`` until it returns something truthy; return that (or the last value)."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(every)
+        value = check()
+    return value
