@@ -36,7 +36,8 @@ class PublishTarget:
 class PublishOptions:
     """How to reach the servers; the defaults are those of the role."""
 
-    connection_vars: Mapping[str, Any] = field(default_factory=dict)
+    connection_vars: Mapping[str, Any] = field(default_factory=dict)  # for every host
+    host_vars: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # per hostname
     provisioning_dir: str | None = None
     manifest_dir: str | None = None
 
@@ -110,8 +111,13 @@ def publish(settings: Settings, target: PublishTarget, options: PublishOptions) 
     staging = stage(settings, target)
     inventory = {
         "all": {
-            "hosts": {target.hostname: {"ansible_host": target.address,
-                                        **options.connection_vars}}
+            "hosts": {
+                target.hostname: {
+                    "ansible_host": target.address,
+                    **options.connection_vars,
+                    **options.host_vars.get(target.hostname, {}),
+                }
+            }
         }
     }
     result = run_playbook(settings, PLAYBOOK, inventory, extravars(target, staging, options),
