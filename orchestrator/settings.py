@@ -41,6 +41,7 @@ class Settings(BaseModel):
     smtp_port: int = 25
     vpn_pool: str = "10.250.0.0/16"
     secret_key_file: Path = Path.home() / ".config" / "pbxops" / "secret.key"
+    ssh_config: Path | None = None  # ssh_config for Ansible/ssh (the lab writes one)
     lab_cache_dir: Path = Path("/var/cache/pbxops-lab")
     lab_run_dir: Path = Path("/run/pbxops-lab")
 

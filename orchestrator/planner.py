@@ -1,0 +1,252 @@
+"""PURE wave planning: (fleet, release, now, options) -> WavePlan. No I/O, no clock reads.
+
+Rules:
+- only systems entitled on the wave date (model.entitlement), on the release's platform and
+  minimum OS (PBX releases) or on the upgrade's source OS (OS upgrades); everyone else is
+  listed as excluded with the reason;
+- a canary batch first: internal/test systems, then customers without an SLA;
+- then batches by size or percentage, customers without SLA first and SLA customers with the
+  shortest reaction times last;
+- each host gets its customer's next maintenance-window opening (customer's timezone,
+  exception dates respected); a host with no opening within the horizon is deferred.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from .fleet import Fleet, HostRef
+from .model import (
+    DEFAULT_REACTION_HOURS,
+    Hosting,
+    MaintenanceWindow,
+    OsUpgrade,
+    PbxRelease,
+    SoftwareMaintenance,
+    active_sla,
+    entitlement,
+)
+
+Release = PbxRelease | OsUpgrade
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    canary_size: int = 1
+    batch_size: int = 5
+    batch_percent: float | None = None  # overrides batch_size when set
+    horizon_days: int = 7
+    customers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedHost:
+    customer: str
+    hostname: str
+    address: str
+    contract: str
+    timezone: str
+    sla_reaction_hours: float
+    call_drain_minutes: int
+    internal: bool
+    window_start: str  # ISO, aware; the first opening at or after the plan time
+    window_end: str
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    customer: str
+    hostname: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    index: int
+    name: str  # "canary", "batch-1", ...
+    hosts: tuple[PlannedHost, ...]
+
+
+@dataclass(frozen=True)
+class WavePlan:
+    release: str
+    kind: str  # "pbx" | "os"
+    target: str  # version or OS release
+    planned_at: str
+    options: PlanOptions
+    batches: tuple[Batch, ...]
+    excluded: tuple[Exclusion, ...] = ()
+    deferred: tuple[Exclusion, ...] = ()
+    changes: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def hosts(self) -> list[PlannedHost]:
+        return [h for b in self.batches for h in b.hosts]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WavePlan:
+        batches = tuple(
+            Batch(b["index"], b["name"], tuple(PlannedHost(**h) for h in b["hosts"]))
+            for b in data["batches"]
+        )
+        return cls(
+            release=data["release"],
+            kind=data["kind"],
+            target=data["target"],
+            planned_at=data["planned_at"],
+            options=PlanOptions(
+                **{**data["options"], "customers": tuple(data["options"]["customers"])}
+            ),
+            batches=batches,
+            excluded=tuple(Exclusion(**e) for e in data["excluded"]),
+            deferred=tuple(Exclusion(**e) for e in data["deferred"]),
+            changes=data.get("changes", {}),
+        )
+
+
+def _os_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def _release_excludes(ref: HostRef, release: Release) -> str | None:
+    s = ref.system
+    if isinstance(release, PbxRelease):
+        if s.platform != release.platform:
+            return f"platform {s.platform}, release is for {release.platform}"
+        if _os_tuple(s.os_release)[:1] < _os_tuple(release.min_os)[:1]:
+            return f"OS {s.os_release} below the release's minimum {release.min_os}"
+        return None
+    wanted = _os_tuple(release.from_os)
+    if _os_tuple(s.os_release)[: len(wanted)] != wanted:
+        return f"OS {s.os_release} is not the upgrade's source {release.from_os}"
+    return None
+
+
+def _drain_minutes(ref: HostRef, contract_id: str) -> int:
+    for k in ref.customer.contracts_for(ref.hostname):
+        if isinstance(k, SoftwareMaintenance | Hosting) and k.id == contract_id:
+            return k.call_drain_minutes
+    return 30
+
+
+def _planned(ref: HostRef, contract: str, now: datetime, horizon: int) -> PlannedHost | None:
+    tz = ref.customer.tz
+    openings = ref.system.maintenance_window.openings(now, tz, days=horizon)
+    if not openings:
+        return None
+    start, end = openings[0]
+    sla = active_sla(ref.customer, ref.hostname, now.astimezone(tz).date())
+    return PlannedHost(
+        customer=ref.customer.id,
+        hostname=ref.hostname,
+        address=str(ref.address),
+        contract=contract,
+        timezone=ref.customer.timezone,
+        sla_reaction_hours=sla.reaction_hours if sla else DEFAULT_REACTION_HOURS,
+        call_drain_minutes=_drain_minutes(ref, contract),
+        internal=ref.system.internal,
+        window_start=max(start, now).isoformat(),
+        window_end=end.isoformat(),
+    )
+
+
+def _risk_order(h: PlannedHost) -> tuple[int, float, str]:
+    """Canary candidates first: internal systems, then no SLA; then longest reaction
+    time first so that the shortest reaction times (most critical customers) come last."""
+    has_sla = h.sla_reaction_hours < DEFAULT_REACTION_HOURS
+    return (0 if h.internal else 1 if not has_sla else 2, -h.sla_reaction_hours, h.hostname)
+
+
+def _batches(hosts: list[PlannedHost], options: PlanOptions) -> tuple[Batch, ...]:
+    ordered = sorted(hosts, key=_risk_order)
+    canary_pool = [
+        h for h in ordered if h.internal or h.sla_reaction_hours >= DEFAULT_REACTION_HOURS
+    ]
+    canary = canary_pool[: options.canary_size] if options.canary_size > 0 else []
+    rest = [h for h in ordered if h not in canary]
+    size = options.batch_size
+    if options.batch_percent:
+        size = math.ceil(len(hosts) * options.batch_percent / 100)
+    size = max(1, size)
+    batches = [Batch(0, "canary", tuple(canary))] if canary else []
+    for i in range(0, len(rest), size):
+        batches.append(
+            Batch(
+                len(batches),
+                f"batch-{len(batches) if canary else len(batches) + 1}",
+                tuple(rest[i : i + size]),
+            )
+        )
+    return tuple(batches)
+
+
+def _target(release: Release) -> str:
+    return release.version if isinstance(release, PbxRelease) else release.to_os
+
+
+def plan_wave(
+    fleet: Fleet, release: Release, now: datetime, options: PlanOptions = PlanOptions()
+) -> WavePlan:
+    """Plan a wave. ``now`` must be timezone-aware."""
+    if now.tzinfo is None:
+        raise ValueError("plan_wave needs an aware datetime")
+    eligible: list[PlannedHost] = []
+    excluded: list[Exclusion] = []
+    deferred: list[Exclusion] = []
+    for ref in fleet.hosts(options.customers):
+        ent = entitlement(ref.customer, ref.system, now.astimezone(ref.customer.tz).date())
+        reason = None if ent.entitled else f"not entitled: {ent.reason}"
+        reason = reason or _release_excludes(ref, release)
+        if reason or ent.contract is None:
+            excluded.append(Exclusion(ref.customer.id, ref.hostname, reason or "no contract"))
+            continue
+        planned = _planned(ref, ent.contract, now, options.horizon_days)
+        if planned is None:
+            msg = f"no maintenance window opening in the next {options.horizon_days} days"
+            deferred.append(Exclusion(ref.customer.id, ref.hostname, msg))
+            continue
+        eligible.append(planned)
+    return WavePlan(
+        release=release.id,
+        kind=release.kind,
+        target=_target(release),
+        planned_at=now.isoformat(),
+        options=options,
+        batches=_batches(eligible, options),
+        excluded=tuple(excluded),
+        deferred=tuple(deferred),
+        changes={k: list(v) for k, v in release.changes.model_dump().items() if v},
+    )
+
+
+@dataclass(frozen=True)
+class WindowDecision:
+    """Whether a host may start now: ``start`` (window open long enough), ``wait`` (until
+    ``at``), or ``deferred`` (no opening within the horizon)."""
+
+    action: str
+    at: datetime | None = None
+    closes: datetime | None = None
+
+
+def window_decision(
+    window: MaintenanceWindow,
+    tz: tzinfo,
+    now: datetime,
+    min_remaining: timedelta,
+    horizon_days: int = 7,
+) -> WindowDecision:
+    """The run-time rule: never START a host after its window closed, nor so late that less
+    than ``min_remaining`` of the window is left; wait for the next opening instead."""
+    for start, end in window.openings(now, tz, days=horizon_days):
+        if start <= now and end - now >= min_remaining:
+            return WindowDecision("start", now, end)
+        if start > now:
+            return WindowDecision("wait", start, end)
+    return WindowDecision("deferred")
