@@ -4,6 +4,7 @@ Later features add their tables as migrations in ``migrations/versions`` whose
 ``down_revision`` is ``0001_base`` (or their own previous one); ``upgrade`` applies all heads.
 """
 
+from . import sla as sla  # registers the SLA tables on the metadata
 from .db import ActionRecord, Ledger
 
 __all__ = ["ActionRecord", "Ledger"]

@@ -1,0 +1,1 @@
+"""Reports on the contract book and the ledger: pricing basis, contract history, documents."""

@@ -1,0 +1,171 @@
+"""Incidents: open (by a technician or a failing check), acknowledge, resolve.
+
+Opening computes the reaction deadline from the customer's SLA (or the 48 h default) and
+sends the notification e-mail; the incident is committed first, so a mail failure never loses
+it (the failure is recorded as an ``incident.notify`` action and reported to the caller).
+Acknowledging records the reaction time; resolving records the cause and whether the
+diagnosis was free under software maintenance or billable (third-party fault).
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from ..errors import NotFoundError, RefusedError
+from ..fleet import Fleet
+from ..ledger import ActionRecord, Ledger
+from ..ledger import sla as store
+from ..ledger.sla import Incident
+from ..model import Customer
+from . import notify
+from .terms import maintenance_contract, terms_for
+
+CAUSES = {
+    "pbx-software": "fault of the PBX software (diagnosis free under maintenance)",
+    "configuration": "configuration change needed (booked on the hour package)",
+    "hardware": "hardware fault (hardware maintenance)",
+    "third-party": "caused by a third party (carrier, LAN, customer equipment): not covered",
+    "unknown": "cause not determined",
+}
+
+
+@dataclass(frozen=True)
+class Opened:
+    incident: Incident
+    notified: tuple[str, ...]  # recipients the mail was delivered to (empty: not sent)
+    mail_error: str | None = None
+
+
+def open_incident(
+    fleet: Fleet,
+    ledger: Ledger,
+    mailer: notify.Mailer | None,
+    *,
+    customer_id: str,
+    title: str,
+    actor: str,
+    now: datetime,
+    host: str | None = None,
+    source: str = "technician",
+    checks: Sequence[str] = (),
+) -> Opened:
+    customer = fleet.customer(customer_id)
+    if host is not None and host not in {s.hostname for s in customer.systems}:
+        raise NotFoundError(f"customer {customer_id!r} has no system {host!r}")
+    if not title.strip():
+        raise RefusedError("an incident needs a title saying what is wrong")
+    terms = terms_for(customer, host, now)
+    inc = store.add_incident(
+        ledger,
+        Incident(
+            customer_id=customer.id,
+            contract_id=terms.contract,
+            host=host,
+            title=title.strip(),
+            source=source,
+            opened_at=now,
+            opened_by=actor,
+            reaction_hours=terms.reaction_hours,
+            hours_basis=terms.basis,
+            deadline=terms.deadline(customer, now),
+            detail={"checks": list(checks), "tier": terms.tier},
+        ),
+    )
+    if mailer is None:
+        return Opened(inc, ())
+    return _notify(fleet, ledger, mailer, inc, actor, now)
+
+
+def _notify(
+    fleet: Fleet, ledger: Ledger, mailer: notify.Mailer, inc: Incident, actor: str, now: datetime
+) -> Opened:
+    customer = fleet.customer(inc.customer_id)
+    on_duty = notify.on_duty_addresses(fleet.technicians, now, mailer.sender)
+    msg = notify.message(inc, customer, on_duty, mailer.sender)
+    recipients = tuple(c.email for c in customer.contacts) + tuple(on_duty)
+    error: str | None = None
+    try:
+        notify.send(mailer, msg)
+    except (OSError, smtplib.SMTPException) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    ledger.record(
+        ActionRecord(
+            kind="incident.notify",
+            customer_id=inc.customer_id,
+            contract_id=inc.contract_id,
+            summary=f"{inc.ticket} mail to {', '.join(recipients)}"
+            + (f" failed: {error}" if error else ""),
+            actor=actor,
+            host=inc.host,
+            outcome="failed" if error else "ok",
+            detail={"incident": inc.id, "subject": msg["Subject"]},
+            at=now,
+        )
+    )
+    return Opened(inc, () if error else recipients, error)
+
+
+def get(ledger: Ledger, incident_id: int) -> Incident:
+    inc = store.incident(ledger, incident_id)
+    if inc is None:
+        raise NotFoundError(f"unknown incident {incident_id} (see `pbxops incident list`)")
+    return inc
+
+
+def parse_id(text: str) -> int:
+    """``42``, ``INC-42`` or ``INC-000042`` -> 42."""
+    raw = text.strip().upper().removeprefix("INC-")
+    if not raw.isdigit():
+        raise NotFoundError(f"unknown incident {text!r}: expected a number like INC-000042")
+    return int(raw)
+
+
+def acknowledge(ledger: Ledger, incident_id: int, actor: str, now: datetime) -> Incident:
+    """Record the reaction: who acknowledged, when; whether the deadline was met."""
+    inc = get(ledger, incident_id)
+    if inc.acked_at is not None:
+        raise RefusedError(f"{inc.ticket} was already acknowledged by {inc.acked_by}")
+    if now < inc.opened_at:
+        raise RefusedError(f"{inc.ticket}: acknowledgement before the incident opened")
+    acked = replace(inc, acked_at=now, acked_by=actor)
+    met = "met" if now <= inc.deadline else "MISSED"
+    return store.update_incident(ledger, acked, "incident.ack", actor, now, f"deadline {met}")
+
+
+def resolve(
+    fleet: Fleet, ledger: Ledger, incident_id: int, actor: str, now: datetime, cause: str
+) -> Incident:
+    """Close the incident with its cause; unacknowledged incidents are acknowledged now."""
+    if cause not in CAUSES:
+        raise RefusedError(f"unknown cause {cause!r}; use one of {', '.join(CAUSES)}")
+    inc = get(ledger, incident_id)
+    if inc.resolved_at is not None:
+        raise RefusedError(f"{inc.ticket} is already resolved")
+    if inc.acked_at is None:
+        inc = acknowledge(ledger, incident_id, actor, now)
+    coverage = _coverage(fleet, inc, cause, now)
+    done = replace(inc, resolved_at=now, resolved_by=actor, cause=cause, coverage=coverage)
+    return store.update_incident(ledger, done, "incident.resolve", actor, now, coverage)
+
+
+def _coverage(fleet: Fleet, inc: Incident, cause: str, now: datetime) -> str:
+    customer = fleet.customer(inc.customer_id)
+    swm = maintenance_contract(customer, inc.host, now)
+    if cause == "pbx-software":
+        return f"free diagnosis under {swm}" if swm else "billable: no maintenance contract"
+    if cause == "third-party":
+        return "billable: third-party fault, not covered"
+    if cause == "configuration":
+        return "book the work with `pbxops hours book`"
+    if cause == "hardware":
+        covered = _has(customer, "hardware_maintenance", now)
+        return "hardware maintenance" if covered else "billable: no hardware maintenance"
+    return "undetermined"
+
+
+def _has(customer: Customer, kind: str, now: datetime) -> bool:
+    day = now.astimezone(customer.tz).date()
+    return any(k.kind == kind and k.active_on(day) for k in customer.contracts)
