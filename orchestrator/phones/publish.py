@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +171,7 @@ def run_playbook(
             "ANSIBLE_ROLES_PATH": str(project / "roles"),
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "PATH": _path_with_ansible(),
         },
         quiet=True,
         suppress_env_files=True,
@@ -185,6 +187,11 @@ def run_playbook(
             error = _failure_text(data)
     ok = runner.rc == 0 and runner.status == "successful"
     return PlaybookResult(ok, error or ("" if ok else f"playbook {runner.status}"), report)
+
+
+def _path_with_ansible() -> str:
+    """PATH with this Python environment's bin first, where its ansible-playbook is."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 def _failure_text(data: Mapping[str, Any]) -> str:
