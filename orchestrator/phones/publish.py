@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import HostError
+from ..executor import new_ident, run_playbook
 from ..settings import Settings
 from .render import PhoneFiles
 
@@ -110,94 +110,33 @@ def extravars(target: PublishTarget, staging: Path, options: PublishOptions) -> 
 def publish(settings: Settings, target: PublishTarget, options: PublishOptions) -> PublishOutcome:
     """Stage, run the playbook on the target, keep the snapshot on success."""
     staging = stage(settings, target)
-    inventory = {
-        "all": {
-            "hosts": {
-                target.hostname: {
-                    "ansible_host": target.address,
-                    **options.connection_vars,
-                    **options.host_vars.get(target.hostname, {}),
-                }
-            }
-        }
+    host_vars = {
+        "ansible_host": target.address,
+        **options.connection_vars,
+        **options.host_vars.get(target.hostname, {}),
     }
-    result = run_playbook(settings, PLAYBOOK, inventory, extravars(target, staging, options),
-                          ident=f"phones-{target.owner}-{target.hostname}")
-    if not result.ok:
+    inventory = {"all": {"hosts": {target.hostname: host_vars}}}
+    result = run_playbook(
+        settings,
+        PLAYBOOK,
+        inventory,
+        [target.hostname],
+        extravars=extravars(target, staging, options),
+        ident=new_ident(f"phones-{target.owner}"),
+    )
+    outcome = result.hosts.get(target.hostname)
+    if outcome is None or not outcome.succeeded or result.status != "successful":
         shutil.rmtree(staging, ignore_errors=True)
-        return PublishOutcome(target.hostname, target.owner, ok=False, error=result.error)
+        error = (outcome.error if outcome else None) or f"playbook {result.status}"
+        where = f" ({outcome.failed_task})" if outcome and outcome.failed_task else ""
+        return PublishOutcome(target.hostname, target.owner, ok=False, error=error + where)
     _commit_snapshot(settings, target, staging)
-    report = result.report
     return PublishOutcome(
         target.hostname,
         target.owner,
-        changed=tuple(report.get("pbxops_changed", ())),
-        removed=tuple(report.get("pbxops_removed", ())),
+        changed=tuple(outcome.facts.get("changed", ())),
+        removed=tuple(outcome.facts.get("removed", ())),
     )
-
-
-@dataclass(frozen=True)
-class PlaybookResult:
-    ok: bool
-    error: str = ""
-    report: dict[str, Any] = field(default_factory=dict)  # the role's "Report" debug msg
-
-
-def run_playbook(
-    settings: Settings,
-    playbook: str,
-    inventory: dict[str, Any],
-    extra: dict[str, Any],
-    ident: str,
-) -> PlaybookResult:
-    """Run one playbook. Uses ``orchestrator.executor`` when it exists.
-
-    TODO(executor): the direct ansible-runner call below is a stop-gap until
-    ``orchestrator.executor.run_playbook`` lands; then this function delegates to it.
-    """
-    import ansible_runner
-
-    private = settings.runs_dir / ident
-    shutil.rmtree(private, ignore_errors=True)
-    private.mkdir(parents=True, exist_ok=True, mode=0o700)
-    project = settings.project_dir
-    runner = ansible_runner.run(
-        private_data_dir=str(private),
-        project_dir=str(project / "playbooks"),
-        playbook=playbook,
-        inventory=inventory,
-        extravars=extra,
-        envvars={
-            "ANSIBLE_ROLES_PATH": str(project / "roles"),
-            "ANSIBLE_HOST_KEY_CHECKING": "False",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "PATH": _path_with_ansible(),
-        },
-        quiet=True,
-        suppress_env_files=True,
-    )
-    report: dict[str, Any] = {}
-    error = ""
-    for event in runner.events:
-        data = event.get("event_data", {})
-        if event.get("event") == "runner_on_ok" and data.get("task", "").startswith("Report"):
-            msg = data.get("res", {}).get("msg")
-            report = msg if isinstance(msg, dict) else {}
-        if event.get("event") in ("runner_on_failed", "runner_on_unreachable") and not error:
-            error = _failure_text(data)
-    ok = runner.rc == 0 and runner.status == "successful"
-    return PlaybookResult(ok, error or ("" if ok else f"playbook {runner.status}"), report)
-
-
-def _path_with_ansible() -> str:
-    """PATH with this Python environment's bin first, where its ansible-playbook is."""
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-
-
-def _failure_text(data: Mapping[str, Any]) -> str:
-    res = data.get("res", {})
-    msg = str(res.get("msg", "")) if isinstance(res, dict) else ""
-    return f"{data.get('host', '?')}: {data.get('task', '?')}: {msg}".strip()
 
 
 def raise_for(outcomes: list[PublishOutcome]) -> None:

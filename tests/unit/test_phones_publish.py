@@ -4,6 +4,7 @@ owners that share a server (workaround), and no SIP password in any run artefact
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,7 +22,9 @@ ON = date(2026, 6, 1)
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
+def ws(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    venv_bin = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", f"{venv_bin}:{os.environ.get('PATH', '')}")  # its ansible-playbook
     return open_workspace(settings_for(tmp_path, write_book(tmp_path / "book")))
 
 
