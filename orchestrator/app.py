@@ -3,13 +3,21 @@ returns plain data; no printing here."""
 
 from __future__ import annotations
 
-from datetime import date
+import getpass
+import os
+import smtplib
+from datetime import UTC, date, datetime
 from typing import Any
 
-from .errors import BookIssue
+from . import planner
+from .errors import BookIssue, NotFoundError, RefusedError
 from .fleet import Fleet, entitled_rows, load_book, validate_book
 from .inventory import render_inventory, static_inventory
-from .ledger import Ledger
+from .ledger import ActionRecord, Ledger
+from .ledger import waves as wl
+from .model import OsUpgrade, PbxRelease
+from .planner import PlanOptions, WavePlan
+from .rollout import EventSink, Rollout, RolloutOptions, WaveOutcome
 from .settings import Settings
 
 
@@ -69,3 +77,211 @@ def db_status(settings: Settings) -> dict[str, Any]:
         "heads": sorted(heads),
         "up_to_date": current == heads,
     }
+
+
+# -- update waves ------------------------------------------------------------------------
+
+
+def _release(fleet: Fleet, release_id: str) -> PbxRelease | OsUpgrade:
+    release = fleet.catalog.release(release_id)
+    if release is None:
+        known = ", ".join(r.id for r in fleet.catalog.releases) or "none"
+        raise NotFoundError(f"unknown release {release_id!r} (known: {known})")
+    return release
+
+
+def plan_wave(
+    settings: Settings,
+    release_id: str,
+    at: datetime | None = None,
+    options: PlanOptions = PlanOptions(),
+    save: bool = True,
+) -> tuple[int | None, WavePlan]:
+    """Plan a wave (pure planner) and save it in the ledger with an id."""
+    fleet = open_fleet(settings)
+    release = _release(fleet, release_id)
+    now = at or datetime.now(UTC)
+    plan = planner.plan_wave(fleet, release, now, options)
+    if not plan.hosts and not plan.deferred:
+        reasons = "; ".join(f"{e.hostname}: {e.reason}" for e in plan.excluded[:5])
+        raise RefusedError(
+            f"no system is eligible for {release_id}" + (f" ({reasons})" if reasons else "")
+        )
+    if not save:
+        return None, plan
+    rows = [
+        {
+            "hostname": h.hostname,
+            "customer_id": h.customer,
+            "contract_id": h.contract,
+            "batch": b.index,
+            "status": wl.PENDING,
+        }
+        for b in plan.batches
+        for h in b.hosts
+    ]
+    rows += [
+        {
+            "hostname": e.hostname,
+            "customer_id": e.customer,
+            "contract_id": None,
+            "batch": -1,
+            "status": wl.EXCLUDED,
+            "error": e.reason,
+        }
+        for e in plan.excluded
+    ]
+    rows += [
+        {
+            "hostname": e.hostname,
+            "customer_id": e.customer,
+            "contract_id": None,
+            "batch": -1,
+            "status": wl.DEFERRED,
+            "error": e.reason,
+        }
+        for e in plan.deferred
+    ]
+    wave_id = wl.create_wave(
+        open_ledger(settings), plan.to_dict(), actor(), rows, {"book": str(settings.book)}
+    )
+    return wave_id, plan
+
+
+def actor() -> str:
+    return os.environ.get("PBXOPS_ACTOR") or getpass.getuser()
+
+
+def run_wave(
+    settings: Settings,
+    wave_id: int,
+    options: RolloutOptions,
+    on_event: EventSink | None = None,
+    resume: bool = False,
+) -> WaveOutcome:
+    """Run (or resume) a saved wave; mail the result to the ops address."""
+    ledger = open_ledger(settings)
+    row = wl.get_wave(ledger, wave_id)
+    if row is None:
+        raise NotFoundError(f"no wave with id {wave_id} in the ledger")
+    if row.status in ("completed", "completed_with_failures") and not options.only_hosts:
+        raise RefusedError(f"wave {wave_id} is already {row.status}")
+    if row.status != "planned" and not resume and not options.only_hosts:
+        raise RefusedError(
+            f"wave {wave_id} was already started ({row.status}); use `pbxops wave resume {wave_id}`"
+        )
+    outcome = Rollout(
+        settings, ledger, open_fleet(settings), wave_id, options, on_event=on_event
+    ).run()
+    _mail_wave(settings, ledger, wave_id, outcome)
+    return outcome
+
+
+def retry_failed(
+    settings: Settings, wave_id: int, options: RolloutOptions, on_event: EventSink | None = None
+) -> WaveOutcome:
+    ledger = open_ledger(settings)
+    failed = [
+        r.hostname for r in wl.host_rows(ledger, wave_id) if r.status in (wl.FAILED, wl.ROLLED_BACK)
+    ]
+    if not failed:
+        raise RefusedError(f"wave {wave_id} has no failed host to retry")
+    for hostname in failed:
+        wl.update_host(
+            ledger,
+            wave_id,
+            hostname,
+            actor(),
+            summary="queued again by retry-failed",
+            status=wl.PENDING,
+        )
+    opts = RolloutOptions(**{**options.__dict__, "only_hosts": tuple(failed)})
+    return run_wave(settings, wave_id, opts, on_event, resume=True)
+
+
+def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]:
+    ledger = open_ledger(settings)
+    waves = [w for w in (wl.get_wave(ledger, wave_id),) if w] if wave_id else wl.list_waves(ledger)
+    if wave_id and not waves:
+        raise NotFoundError(f"no wave with id {wave_id} in the ledger")
+    out = []
+    for w in waves:
+        counts: dict[str, int] = {}
+        for r in wl.host_rows(ledger, w.id):
+            counts[r.status] = counts.get(r.status, 0) + 1
+        out.append(
+            {
+                "id": w.id,
+                "release": w.release_id,
+                "target": w.target,
+                "status": w.status,
+                "reason": w.reason,
+                "created_at": w.created_at.isoformat(),
+                "created_by": w.created_by,
+                "hosts": counts,
+            }
+        )
+    return out
+
+
+def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
+    """One row per host: contract, versions, timings, outcome, error."""
+    ledger = open_ledger(settings)
+    if wl.get_wave(ledger, wave_id) is None:
+        raise NotFoundError(f"no wave with id {wave_id} in the ledger")
+    rows = []
+    for r in wl.host_rows(ledger, wave_id):
+        took = (
+            (r.finished_at - r.started_at).total_seconds()
+            if r.started_at and r.finished_at
+            else None
+        )
+        rows.append(
+            {
+                "host": r.hostname,
+                "customer": r.customer_id,
+                "contract": r.contract_id,
+                "batch": r.batch,
+                "status": r.status,
+                "version_before": r.version_before,
+                "version_after": r.version_after,
+                "started_at": r.started_at.isoformat() if r.started_at else "",
+                "finished_at": r.finished_at.isoformat() if r.finished_at else "",
+                "seconds": round(took, 1) if took is not None else "",
+                "attempts": r.attempts,
+                "error": r.error,
+            }
+        )
+    return rows
+
+
+def _mail_wave(settings: Settings, ledger: Ledger, wave_id: int, outcome: WaveOutcome) -> None:
+    """The wave's result to the ops address; a mail failure is recorded, never fatal."""
+    from email.message import EmailMessage
+
+    from .sla.notify import Mailer, send
+
+    rows = wave_report(settings, wave_id)
+    msg = EmailMessage()
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items()))
+    msg["Subject"] = f"[pbxops wave {wave_id}] {outcome.status}: {counts}"
+    msg["From"] = settings.ops_email
+    msg["To"] = settings.ops_email
+    lines = [
+        f"{r['host']:<20} {r['status']:<12} {r['version_before'] or '-':>8} -> "
+        f"{r['version_after'] or '-':<8} {r['contract'] or '-':<22} {r['error'][:80]}"
+        for r in rows
+    ]
+    msg.set_content(
+        f"Wave {wave_id}: {outcome.status}. {outcome.reason}\n\n" + "\n".join(lines) + "\n"
+    )
+    try:
+        send(Mailer(settings.smtp_host, settings.smtp_port, settings.ops_email), msg)
+        summary, result = f"wave {wave_id} report mailed to {settings.ops_email}", "ok"
+    except (OSError, smtplib.SMTPException) as exc:
+        summary, result = f"wave {wave_id} report NOT mailed: {exc}", "failed"
+    ledger.record(
+        ActionRecord(
+            "wave.mail", "*", None, summary, actor(), outcome=result, detail={"wave": wave_id}
+        )
+    )

@@ -151,7 +151,7 @@ def _planned(ref: HostRef, contract: str, now: datetime, horizon: int) -> Planne
         sla_reaction_hours=sla.reaction_hours if sla else DEFAULT_REACTION_HOURS,
         call_drain_minutes=_drain_minutes(ref, contract),
         internal=ref.system.internal,
-        window_start=max(start, now).isoformat(),
+        window_start=max(start, now).astimezone(tz).isoformat(),
         window_end=end.isoformat(),
     )
 

@@ -1,0 +1,345 @@
+"""``pbxops wave``: plan and run PBX updates and OS upgrades across entitled customers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+
+from .. import app
+from ..planner import PlanOptions, WavePlan
+from ..rollout import RolloutOptions, WaveOutcome
+from . import settings_of
+from .output import console, json_option, print_json, print_table
+
+EXIT_HALTED, EXIT_FAILURES, EXIT_WAITING = 10, 11, 12
+
+
+@click.group("wave")
+def group() -> None:
+    """Update waves: plan, run, resume, retry, status and report."""
+
+
+@group.command("plan")
+@click.option("--release", "release_id", required=True, help="Release id from releases.yml.")
+@click.option("--customers", "customers", multiple=True, help="Only these customers (repeatable).")
+@click.option(
+    "--at",
+    "at",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]),
+    help="Plan as of this time (UTC; default: now).",
+)
+@click.option(
+    "--canary",
+    "canary_size",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Hosts in the canary batch.",
+)
+@click.option(
+    "--batch-size", type=int, default=5, show_default=True, help="Hosts per batch after the canary."
+)
+@click.option(
+    "--batch-percent",
+    type=float,
+    help="Batch size as a percentage of the wave (overrides --batch-size).",
+)
+@click.option(
+    "--horizon",
+    "horizon_days",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Days ahead to look for maintenance windows.",
+)
+@click.option("--dry-run", is_flag=True, help="Show the plan without saving it.")
+@json_option
+@click.pass_context
+def plan(
+    ctx: click.Context,
+    release_id: str,
+    customers: tuple[str, ...],
+    at: datetime | None,
+    canary_size: int,
+    batch_size: int,
+    batch_percent: float | None,
+    horizon_days: int,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Plan a wave for RELEASE: entitled systems only, canary first, each host in its window."""
+    options = PlanOptions(canary_size, batch_size, batch_percent, horizon_days, customers)
+    when = at.replace(tzinfo=UTC) if at else None
+    wave_id, wave = app.plan_wave(settings_of(ctx), release_id, when, options, save=not dry_run)
+    if as_json:
+        print_json({"wave": wave_id, **wave.to_dict()})
+        return
+    _show_plan(wave_id, wave)
+
+
+def _show_plan(wave_id: int | None, wave: WavePlan) -> None:
+    head = f"Wave {wave_id}" if wave_id else "Wave (not saved)"
+    rows = [
+        [
+            b.name,
+            h.customer,
+            h.hostname,
+            h.contract,
+            f"{h.sla_reaction_hours:g} h",
+            f"{h.window_start[:16]} {h.timezone}",
+        ]
+        for b in wave.batches
+        for h in b.hosts
+    ]
+    print_table(
+        f"{head}: {wave.release} -> {wave.target}, {len(rows)} systems in {len(wave.batches)} batches",
+        ["batch", "customer", "system", "contract", "reaction", "first window (local)"],
+        rows,
+    )
+    if wave.excluded or wave.deferred:
+        print_table(
+            "Not in this wave",
+            ["customer", "system", "reason"],
+            [[e.customer, e.hostname, e.reason] for e in (*wave.excluded, *wave.deferred)],
+        )
+    for kind, items in wave.changes.items():
+        click.echo(f"{kind}: " + "; ".join(items))
+    if wave_id:
+        click.echo(f"\nRun it with: pbxops wave run {wave_id}")
+
+
+def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option(
+            "--rollback-on-failure/--no-rollback",
+            default=True,
+            show_default=True,
+            help="Roll a failed host back to its recorded version and configuration.",
+        ),
+        click.option(
+            "--max-failures", type=int, help="Halt when more hosts than this have failed."
+        ),
+        click.option(
+            "--max-failure-percent",
+            type=float,
+            default=20.0,
+            show_default=True,
+            help="Halt when this share of attempted hosts failed.",
+        ),
+        click.option(
+            "--min-attempted",
+            type=int,
+            default=3,
+            show_default=True,
+            help="Hosts attempted before the percentage can halt the wave.",
+        ),
+        click.option(
+            "--wait-for-windows",
+            "wait_minutes",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Minutes to wait for a closed window to open (else: resume later).",
+        ),
+        click.option(
+            "--ignore-windows",
+            is_flag=True,
+            help="Emergency: update outside maintenance windows (recorded per host).",
+        ),
+        click.option(
+            "--call-poll-seconds",
+            type=int,
+            default=10,
+            show_default=True,
+            help="Seconds between checks for active calls while draining.",
+        ),
+        json_option,
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _options(kw: dict[str, Any]) -> RolloutOptions:
+    return RolloutOptions(
+        rollback_on_failure=kw["rollback_on_failure"],
+        max_failures=kw["max_failures"],
+        max_failure_percent=kw["max_failure_percent"],
+        min_attempted=kw["min_attempted"],
+        ignore_windows=kw["ignore_windows"],
+        max_window_wait=timedelta(minutes=kw["wait_minutes"]),
+        call_poll_seconds=kw["call_poll_seconds"],
+    )
+
+
+class _Progress:
+    """One line per host state change and batch; JSON lines with --json."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.out = console(err=False)
+        self.done = self.failed = 0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.as_json:
+            sys.stdout.write(json.dumps(event, default=str) + "\n")
+            sys.stdout.flush()
+            return
+        kind = event["event"]
+        if kind == "batch_started":
+            self.out.print(f"[bold]{event['batch']}[/]: {', '.join(event['hosts'])}")
+        elif kind == "host_state":
+            self._host(event)
+        elif kind in ("waiting_for_window", "recheck"):
+            self.out.print(
+                f"  {kind.replace('_', ' ')}: {', '.join(event['hosts'])} {event.get('until', '')}"
+            )
+        elif kind == "task" and event.get("ansible") == "playbook_on_task_start":
+            self.out.print(f"  [dim]{event.get('task')}[/]", end="\r")
+
+    def _host(self, event: dict[str, Any]) -> None:
+        state = event["state"]
+        self.done += state == "done"
+        self.failed += state in ("failed", "rolled_back")
+        color = {"done": "green", "failed": "red", "rolled_back": "yellow", "running": "cyan"}.get(
+            state, "white"
+        )
+        self.out.print(
+            f"  [{color}]{state:<11}[/] {event['host']:<18} {event['summary']}"
+            f"   [dim]({self.done} done, {self.failed} failed)[/]"
+        )
+
+
+def _finish(ctx: click.Context, outcome: WaveOutcome, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "wave": outcome.wave_id,
+                "status": outcome.status,
+                "reason": outcome.reason,
+                "hosts": outcome.hosts,
+            }
+        )
+    else:
+        counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items()))
+        click.echo(f"wave {outcome.wave_id}: {outcome.status} ({counts}) {outcome.reason}".rstrip())
+    code = {
+        "halted": EXIT_HALTED,
+        "completed_with_failures": EXIT_FAILURES,
+        "waiting": EXIT_WAITING,
+    }
+    if outcome.status in code:
+        ctx.exit(code[outcome.status])
+
+
+@group.command("run")
+@click.argument("wave_id", type=int)
+@_run_options
+@click.pass_context
+def run(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
+    """Run a planned wave. Exit 0 all done, 10 halted, 11 done with failures, 12 waiting for windows."""
+    outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), _Progress(as_json))
+    _finish(ctx, outcome, as_json)
+
+
+@group.command("resume")
+@click.argument("wave_id", type=int)
+@_run_options
+@click.pass_context
+def resume(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
+    """Resume a wave after a crash, Ctrl-C, halt or closed windows: re-checks hosts that were
+    in flight, never updates a completed host twice."""
+    outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), _Progress(as_json), resume=True)
+    _finish(ctx, outcome, as_json)
+
+
+@group.command("retry-failed")
+@click.argument("wave_id", type=int)
+@_run_options
+@click.pass_context
+def retry_failed(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
+    """Run the failed and rolled-back hosts of a wave again."""
+    outcome = app.retry_failed(settings_of(ctx), wave_id, _options(kw), _Progress(as_json))
+    _finish(ctx, outcome, as_json)
+
+
+@group.command("status")
+@click.argument("wave_id", type=int, required=False)
+@json_option
+@click.pass_context
+def status(ctx: click.Context, wave_id: int | None, as_json: bool) -> None:
+    """Status of one wave, or of the most recent waves."""
+    rows = app.wave_status(settings_of(ctx), wave_id)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "Waves",
+        ["id", "release", "target", "status", "hosts", "reason"],
+        [
+            [
+                r["id"],
+                r["release"],
+                r["target"],
+                r["status"],
+                ", ".join(f"{v} {k}" for k, v in sorted(r["hosts"].items())),
+                r["reason"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@group.command("report")
+@click.argument("wave_id", type=int)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
+)
+@click.pass_context
+def report(ctx: click.Context, wave_id: int, fmt: str, out: str | None) -> None:
+    """Per-host results of a wave against each contract; CSV/JSON export."""
+    rows = app.wave_report(settings_of(ctx), wave_id)
+    if fmt == "table" and not out:
+        cols = [
+            "host",
+            "customer",
+            "contract",
+            "status",
+            "version_before",
+            "version_after",
+            "seconds",
+            "error",
+        ]
+        print_table(f"Wave {wave_id}", cols, [[r[c] for c in cols] for r in rows])
+        return
+    text = json.dumps(rows, indent=2) + "\n" if fmt == "json" else _csv(rows)
+    if out:
+        from ..fsutil import atomic_write
+
+        atomic_write(out, text)
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
