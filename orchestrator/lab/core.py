@@ -72,6 +72,7 @@ def up(settings: Settings, specs: list[HostSpec], report: Report = _quiet) -> La
     debs = repo.build_repository(paths)
     layer = ensure_layer(paths.cache, rootfs, [d for n, d in sorted(debs.items()) if _baseline(n)])
     state = state.model_copy(update={"rootfs": str(rootfs), "layer": str(layer)})
+    state = _raise_limits(paths, state)
     state = _network(paths, state)
     state = _repo_server(paths, state)
     report(f"starting {len(wanted)} hosts")
@@ -111,6 +112,29 @@ def _network(paths: LabPaths, state: LabState) -> LabState:
     for address in addresses:
         network.add_address(BRIDGE, address)
     return state
+
+
+INOTIFY_PER_HOST = 10
+_INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def _raise_limits(paths: LabPaths, state: LabState) -> LabState:
+    """Each host's systemd uses several inotify instances; the default limit (128) stops
+    boots at about 25 hosts. Raise it for the lab; ``down`` restores the original."""
+    current = int(_INOTIFY.read_text())
+    needed = 128 + INOTIFY_PER_HOST * len(state.hosts)
+    if current >= needed:
+        return state
+    original = state.sysctls.get(str(_INOTIFY), str(current))
+    state = state.model_copy(update={"sysctls": {**state.sysctls, str(_INOTIFY): original}})
+    save(paths.state_file, state)
+    _INOTIFY.write_text(str(needed))
+    return state
+
+
+def _restore_limits(state: LabState) -> None:
+    for name, value in state.sysctls.items():
+        Path(name).write_text(value)
 
 
 def _repo_server(paths: LabPaths, state: LabState) -> LabState:
@@ -238,6 +262,7 @@ def down(settings: Settings) -> int:
     _parallel(remove, state.hosts)
     procs.stop(state.repo_pid, str(paths.repo))
     _remove_bridge(state)
+    _restore_limits(state)
     repo.stop_gpg_agent(paths)
     _remove_files(paths)
     return len(state.hosts)

@@ -40,6 +40,7 @@ class LabState(BaseModel):
     rootfs: str = ""
     layer: str = ""
     hosts: tuple[HostState, ...] = ()
+    sysctls: dict[str, str] = {}  # kernel limits the lab raised: name -> original value
 
     def host(self, name: str) -> HostState | None:
         for host in self.hosts:
