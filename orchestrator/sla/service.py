@@ -1,0 +1,165 @@
+"""Settings-level entry points of the SLA service for the CLI: open the book and ledger,
+build the mailer, pick the SSH config; each function is one use case."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from ..fleet import Fleet, load_book
+from ..health.service import SweepOutcome, run_sweep
+from ..health.sweep import SweepOptions
+from ..ledger import Ledger
+from ..ledger import sla as store
+from ..ledger.sla import Incident
+from ..reports import docs as docs_mod
+from ..reports import history as history_mod
+from ..reports import pricing as pricing_mod
+from ..settings import Settings
+from . import hours as hours_mod
+from . import incidents as incidents_mod
+from . import report as report_mod
+from .notify import Mailer
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def actor() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def _open(settings: Settings) -> tuple[Fleet, Ledger]:
+    return load_book(settings.book), Ledger(settings.ledger)
+
+
+def mailer(settings: Settings) -> Mailer:
+    return Mailer(settings.smtp_host, settings.smtp_port, settings.ops_email)
+
+
+def default_ssh_config(settings: Settings) -> Path | None:
+    """The lab's ssh_config when a lab is up, else None (the user's own SSH config)."""
+    from ..lab.paths import LabPaths
+
+    path = LabPaths.of(settings).ssh_config
+    return path if path.is_file() else None
+
+
+def health_sweep(
+    settings: Settings,
+    opts: SweepOptions,
+    customers: tuple[str, ...],
+    textfile: Path | None,
+    incidents: bool,
+    mail: bool,
+) -> SweepOutcome:
+    fleet = load_book(settings.book)
+    ledger = Ledger(settings.ledger) if incidents else None
+    return run_sweep(
+        fleet, ledger, mailer(settings) if mail else None, opts, customers, textfile, now
+    )
+
+
+def incident_open(
+    settings: Settings,
+    customer: str,
+    title: str,
+    host: str | None,
+    at: datetime | None,
+    mail: bool,
+) -> incidents_mod.Opened:
+    fleet, ledger = _open(settings)
+    return incidents_mod.open_incident(
+        fleet,
+        ledger,
+        mailer(settings) if mail else None,
+        customer_id=customer,
+        title=title,
+        actor=actor(),
+        now=at or now(),
+        host=host,
+    )
+
+
+def incident_ack(settings: Settings, ident: str, at: datetime | None) -> Incident:
+    ledger = Ledger(settings.ledger)
+    return incidents_mod.acknowledge(ledger, incidents_mod.parse_id(ident), actor(), at or now())
+
+
+def incident_resolve(settings: Settings, ident: str, cause: str) -> Incident:
+    fleet, ledger = _open(settings)
+    return incidents_mod.resolve(
+        fleet, ledger, incidents_mod.parse_id(ident), actor(), now(), cause
+    )
+
+
+def incident_list(settings: Settings, customer: str | None, only_open: bool) -> list[Incident]:
+    if customer:
+        load_book(settings.book).customer(customer)
+    return store.incidents(Ledger(settings.ledger), customer, only_open=only_open)
+
+
+def sla_report(
+    settings: Settings,
+    customer: str | None,
+    period: str | None,
+    start: date | None,
+    end: date | None,
+) -> report_mod.SlaReport:
+    moment = now()
+    span = report_mod.parse_period(period, start, end, moment.date())
+    fleet, ledger = _open(settings)
+    return report_mod.sla_report(fleet, ledger, span, moment, customer)
+
+
+def hours_book(
+    settings: Settings,
+    customer: str,
+    hours: float,
+    text: str,
+    billable: bool,
+    incident: str | None,
+) -> hours_mod.Booked:
+    fleet, ledger = _open(settings)
+    inc_id = incidents_mod.get(ledger, incidents_mod.parse_id(incident)).id if incident else None
+    return hours_mod.book(
+        fleet,
+        ledger,
+        customer_id=customer,
+        hours=hours,
+        text=text,
+        actor=actor(),
+        now=now(),
+        billable=billable,
+        incident_id=inc_id,
+    )
+
+
+def hours_balance(settings: Settings, customer: str) -> list[hours_mod.Balance]:
+    fleet, ledger = _open(settings)
+    return hours_mod.balances(fleet, ledger, customer, now().date())
+
+
+def contracts_pricing(
+    settings: Settings, customer: str | None, on: date
+) -> list[pricing_mod.PriceLine]:
+    fleet = load_book(settings.book)
+    customers = (fleet.customer(customer),) if customer else fleet.customers
+    return pricing_mod.pricing(customers, fleet.tariffs, on)
+
+
+def contracts_history(
+    settings: Settings, customer: str, contract: str | None
+) -> list[dict[str, Any]]:
+    fleet, ledger = _open(settings)
+    return history_mod.history(fleet, ledger, customer, contract)
+
+
+def customer_docs(settings: Settings, customer: str, out: Path) -> docs_mod.Rendered:
+    fleet, ledger = _open(settings)
+    templates = settings.project_dir / "templates" / "docs"
+    return docs_mod.write_docs(fleet, ledger, customer, now(), templates, out)
