@@ -282,3 +282,17 @@ def test_every_profile_has_its_templates() -> None:
     for profile in PROFILES.values():
         for spec in (*profile.phone_files, *profile.common_files):
             assert (root / spec.template).is_file(), spec.template
+
+
+def test_lint_hook_reports_a_broken_template_per_pbx(tmp_path: Path) -> None:
+    from orchestrator.phones.checks import lint_phone_templates
+
+    book = Path(__file__).resolve().parents[2] / "inventory" / "demo"
+    project = tmp_path / "project"
+    (project / "templates").mkdir(parents=True)
+    templates = _broken_templates(tmp_path, "snom/mac.xml.j2", 3, "{{ phone.nickname }}")
+    templates.rename(project / "templates" / "phones")
+    findings = lint_phone_templates(project, book)
+    assert findings and all("snom/mac.xml.j2, line 3" in msg for _, msg in findings)
+    assert any(loc.startswith("customers/alpenblick.yml") for loc, _ in findings)
+    assert lint_phone_templates(Path(__file__).resolve().parents[2], book) == []
