@@ -37,8 +37,11 @@ def up(ctx: click.Context, book: Path | None, count: int | None) -> None:
         raise LabError("give --book or --hosts, not both")
     specs = lab.synthetic_specs(count) if count else lab.specs_from_book(book or settings.book)
     out = console(err=True)
-    with out.status("lab: starting") as status:
-        state = lab.up(settings, specs, report=lambda msg: status.update(f"lab: {msg}"))
+    if not out.is_terminal:  # logs and CI: one line per step instead of a spinner
+        state = lab.up(settings, specs, report=lambda msg: click.echo(f"lab: {msg}", err=True))
+    else:
+        with out.status("lab: starting") as status:
+            state = lab.up(settings, specs, report=lambda msg: status.update(f"lab: {msg}"))
     paths = lab.LabPaths.of(settings)
     click.echo(f"lab up: {len(state.hosts)} hosts; ssh -F {paths.ssh_config} HOST")
 
