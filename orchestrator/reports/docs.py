@@ -86,7 +86,7 @@ def _remote_access(customer: Customer, day: date) -> list[str]:
         "a spoke with its own tunnel address (see `pbxops access --help`).",
         "Log in as the ops user with a short-lived SSH certificate issued by pbxops; "
         "certificates expire on their own and are revoked with the customer's access.",
-        "Keys, certificates and passwords are never written into this document.",
+        "Credentials are never written into this document: ask the on-duty technician.",
     ]
 
 
