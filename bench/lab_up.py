@@ -13,10 +13,10 @@ from statistics import mean
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator import lab  # noqa: E402
-from orchestrator.lab.paths import LabPaths  # noqa: E402
-from orchestrator.lab.rootfs import ensure_rootfs  # noqa: E402
-from orchestrator.settings import load_settings  # noqa: E402
+from orchestrator import lab
+from orchestrator.lab.paths import LabPaths
+from orchestrator.lab.rootfs import ensure_rootfs
+from orchestrator.settings import load_settings
 
 SETTINGS = load_settings(args={"lab_run_dir": "/run/pbxops-lab-bench"})
 
