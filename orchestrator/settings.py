@@ -40,6 +40,9 @@ class Settings(BaseModel):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     vpn_pool: str = "10.250.0.0/16"
+    vpn_hub_endpoint: str = "10.209.0.1:51820"  # where spokes reach the hub (lab: provider side)
+    vpn_hub_interface: str = "wgh-0"
+    vpn_debs_dir: Path | None = None  # WireGuard .debs for hosts without a Debian mirror (lab)
     secret_key_file: Path = Path.home() / ".config" / "pbxops" / "secret.key"
     ssh_config: Path | None = None  # ssh_config for Ansible/ssh (the lab writes one)
     lab_cache_dir: Path = Path("/var/cache/pbxops-lab")

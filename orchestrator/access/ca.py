@@ -1,0 +1,172 @@
+"""The provider's SSH certificate authorities (OpenSSH ``ssh-keygen``).
+
+Two CAs: the **user CA** signs technicians' keys (short-lived, principals ``cust-<id>``),
+the **host CA** signs customer hosts' keys so technicians verify hosts with
+``@cert-authority`` instead of trusting on first use. CA private keys live in the ledger
+only as Fernet tokens (``Vault``); for one signature the key is decrypted into a 0600
+file in a private directory on a RAM-backed filesystem and removed right after.
+Serials come from the ledger (``access_certificates``), so every certificate is a row.
+Revocation is a KRL (``ssh-keygen -k``) built from the revoked serials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..ledger import Ledger
+from ..ledger.access import (
+    Certificate,
+    CertificateRequest,
+    StoredKey,
+    certificates,
+    record_certificate,
+    revoked_serials,
+    store_key,
+    stored_key,
+)
+from ..secrets import Vault
+
+KINDS = ("user", "host")
+
+
+def _ssh_keygen(*args: str, input_text: str | None = None) -> str:
+    if shutil.which("ssh-keygen") is None:
+        raise ConfigError("ssh-keygen not found: install the Debian package openssh-client")
+    done = subprocess.run(
+        ["ssh-keygen", *args], capture_output=True, text=True, input=input_text, check=False
+    )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        raise ConfigError(f"ssh-keygen {args[0]}: {last}")
+    return done.stdout
+
+
+@contextmanager
+def private_dir() -> Iterator[Path]:
+    """A 0700 scratch directory, on tmpfs when there is one; removed on exit."""
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    path = Path(tempfile.mkdtemp(prefix="pbxops-ca-", dir=base))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _name(kind: str) -> str:
+    return f"{kind}_ca"
+
+
+def public_key(ledger: Ledger, kind: str) -> str | None:
+    stored = stored_key(ledger, _name(kind))
+    return stored.public_key if stored else None
+
+
+def ensure_ca(ledger: Ledger, vault: Vault, kind: str) -> str:
+    """The CA's public key line; the CA is created on first use (first writer wins)."""
+    stored = stored_key(ledger, _name(kind))
+    if stored is not None:
+        return stored.public_key
+    if certificates(ledger, kind=kind):
+        raise ConfigError(
+            f"SSH {kind} CA key missing from the ledger although certificates were "
+            "issued with it: restore the ledger from its backup"
+        )
+    with private_dir() as tmp:
+        key = tmp / "ca"
+        _ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", f"pbxops {kind} CA", "-f", str(key))
+        token = vault.encrypt(key.read_text())
+        public = (tmp / "ca.pub").read_text().strip()
+    return store_key(ledger, StoredKey(_name(kind), public, token)).public_key
+
+
+@contextmanager
+def _ca_file(ledger: Ledger, vault: Vault, kind: str) -> Iterator[Path]:
+    stored = stored_key(ledger, _name(kind))
+    if stored is None:
+        raise ConfigError(
+            f"SSH {kind} CA key missing: grant access to a customer first "
+            "(`pbxops access grant CUSTOMER` creates the CAs)"
+        )
+    try:
+        secret = vault.decrypt(stored.token)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"cannot decrypt the SSH {kind} CA key: wrong secret key "
+            "(PBXOPS_SECRET_KEY or secret_key_file)?"
+        ) from exc
+    with private_dir() as tmp:
+        path = tmp / "ca"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secret.reveal())
+        (tmp / "ca.pub").write_text(stored.public_key + "\n")
+        yield path
+
+
+def _stamp(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
+
+
+def sign(ledger: Ledger, vault: Vault, req: CertificateRequest) -> tuple[Certificate, str]:
+    """Sign ``req.public_key`` with the CA of ``req.kind``; return the row and cert text."""
+    if req.kind not in KINDS:
+        raise ValueError(req.kind)
+    with _ca_file(ledger, vault, req.kind) as ca:
+
+        def do_sign(serial: int) -> str:
+            pub = ca.parent / "subject.pub"
+            pub.write_text(req.public_key.strip() + "\n")
+            args = ["-q", "-s", str(ca), "-I", f"{req.subject} serial={serial}"]
+            args += ["-n", ",".join(req.principals), "-z", str(serial)]
+            args += ["-V", f"{_stamp(req.valid_after)}:{_stamp(req.valid_before)}"]
+            if req.kind == "host":
+                args.append("-h")
+            _ssh_keygen(*args, str(pub))
+            return (ca.parent / "subject-cert.pub").read_text().strip()
+
+        return record_certificate(ledger, req, do_sign)
+
+
+def build_krl(ledger: Ledger, out_dir: Path) -> Path:
+    """The user-CA KRL of every revoked serial. Content-addressed: the same revocations
+    give the same file (a KRL embeds its creation time; re-making it would change it)."""
+    user_ca = public_key(ledger, "user") or ""
+    serials = revoked_serials(ledger)
+    spec = "".join(f"serial: {s}\n" for s in serials)
+    digest = hashlib.sha256((user_ca + "\0" + spec).encode()).hexdigest()[:16]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"revoked-{digest}.krl"
+    if path.is_file():
+        return path
+    with private_dir() as tmp:
+        (tmp / "spec").write_text(spec)
+        args = ["-k", "-f", str(tmp / "krl")]
+        if user_ca:
+            (tmp / "ca.pub").write_text(user_ca + "\n")
+            args += ["-s", str(tmp / "ca.pub")]
+        _ssh_keygen(*args, str(tmp / "spec"))
+        shutil.copyfile(tmp / "krl", path)
+    return path
+
+
+def is_revoked(krl: Path, cert_text: str) -> bool:
+    """What sshd will decide for this certificate, asked of ``ssh-keygen -Q``."""
+    with private_dir() as tmp:
+        cert = tmp / "c-cert.pub"
+        cert.write_text(cert_text.strip() + "\n")
+        done = subprocess.run(
+            ["ssh-keygen", "-Q", "-f", str(krl), str(cert)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    return done.returncode != 0 or "REVOKED" in done.stdout

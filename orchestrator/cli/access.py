@@ -1,0 +1,139 @@
+"""``pbxops access``: WireGuard into customer sites, SSH by short-lived certificates."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable
+
+import click
+
+from .. import remote
+from ..access import service, sessions
+from . import settings_of
+from .output import json_option, print_json, print_table
+
+
+def actor() -> str:
+    return os.environ.get("PBXOPS_ACTOR") or getpass.getuser()
+
+
+def _show(result: service.AccessResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result.as_dict())
+        return
+    print_table(
+        f"{result.action} {result.customer_id} (contract {result.contract_id or '-'})",
+        ["host", "tunnel", "status", "changed", "error"],
+        [[h.hostname, h.tunnel_address, h.status, h.changed, h.error or ""] for h in result.hosts],
+    )
+    if result.revoked_serials:
+        click.echo(f"revoked certificate serials: {', '.join(map(str, result.revoked_serials))}")
+
+
+def _run_showing(
+    call: Callable[[], service.AccessResult | list[service.AccessResult]], as_json: bool
+) -> None:
+    try:
+        results = call()
+    except service.AccessHostError as exc:
+        _show(exc.result, as_json)
+        raise
+    for result in results if isinstance(results, list) else [results]:
+        _show(result, as_json)
+
+
+@click.group("access")
+def group() -> None:
+    """Remote access for SLA customers: WireGuard tunnel and SSH certificates."""
+
+
+@group.command("grant")
+@click.argument("customer")
+@click.option("--configure-routers", is_flag=True, help="Push config to Linux edge routers.")
+@json_option
+@click.pass_context
+def grant(ctx: click.Context, customer: str, configure_routers: bool, as_json: bool) -> None:
+    """Set up remote access to CUSTOMER's PBX hosts (safe to repeat)."""
+    settings = settings_of(ctx)
+    _run_showing(
+        lambda: service.grant(settings, customer, actor(), configure_routers=configure_routers),
+        as_json,
+    )
+
+
+@group.command("status")
+@click.argument("customer", required=False)
+@json_option
+@click.pass_context
+def status(ctx: click.Context, customer: str | None, as_json: bool) -> None:
+    """Tunnels, hub handshakes and valid certificates (of CUSTOMER or all)."""
+    rows = service.status(settings_of(ctx), customer)
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        "remote access",
+        ["customer", "host", "tunnel", "status", "hub peer", "handshake age", "certs"],
+        [
+            [
+                r["customer"],
+                r["host"],
+                r["tunnel_address"],
+                r["status"],
+                "yes" if r["hub_peer"] else "no",
+                "-" if r["handshake_age_s"] is None else f"{r['handshake_age_s']}s",
+                r["valid_user_certs"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@group.command("revoke")
+@click.argument("target")
+@json_option
+@click.pass_context
+def revoke(ctx: click.Context, target: str, as_json: bool) -> None:
+    """Revoke a CUSTOMER (tunnel removed, certificates revoked) or a TECHNICIAN."""
+    settings = settings_of(ctx)
+    _run_showing(lambda: service.revoke(settings, target, actor()), as_json)
+
+
+@group.command("rotate")
+@click.argument("customer")
+@json_option
+@click.pass_context
+def rotate(ctx: click.Context, customer: str, as_json: bool) -> None:
+    """New tunnel keys and host certificates for CUSTOMER; its technician certs revoked."""
+    settings = settings_of(ctx)
+    _run_showing(lambda: service.rotate(settings, customer, actor()), as_json)
+
+
+@group.command("login")
+@click.argument("technician")
+@click.argument("customer")
+@click.argument("command", nargs=-1)
+@click.option("--host", help="Which of the customer's hosts (default: the first).")
+@click.option("--hours", type=float, default=sessions.DEFAULT_HOURS, show_default=True)
+@click.pass_context
+def login(
+    ctx: click.Context,
+    technician: str,
+    customer: str,
+    command: tuple[str, ...],
+    host: str | None,
+    hours: float,
+) -> None:
+    """Open an SSH session as TECHNICIAN on CUSTOMER's host through the tunnel."""
+    settings = settings_of(ctx)
+    session = sessions.open_session(settings, technician, customer, hours=hours)
+    argv = sessions.login_argv(settings, session, host, list(command))
+    click.echo(
+        f"certificate serial {session.certificate.serial}, valid until "
+        f"{session.certificate.valid_before:%Y-%m-%d %H:%M} UTC",
+        err=True,
+    )
+    code = remote.interactive(argv)
+    if code:
+        raise click.exceptions.Exit(code)
