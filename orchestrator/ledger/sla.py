@@ -122,6 +122,15 @@ class HourBooking:
     id: int | None = None
 
 
+def _utc(value: datetime) -> datetime:
+    """SQLite keeps no offset: store every moment as UTC (naive input is taken as UTC)."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return _utc(value) if value is not None else None
+
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -154,7 +163,7 @@ def _incident(r: IncidentRow) -> Incident:
 def _add_action(s: Session, rec: ActionRecord) -> None:
     s.add(
         Action(
-            at=rec.at or utcnow(),
+            at=_utc(rec.at) if rec.at else utcnow(),
             actor=rec.actor,
             kind=rec.kind,
             customer_id=rec.customer_id,
@@ -176,16 +185,16 @@ def add_incident(ledger: Ledger, inc: Incident) -> Incident:
             host=inc.host,
             title=inc.title,
             source=inc.source,
-            opened_at=inc.opened_at,
+            opened_at=_utc(inc.opened_at),
             opened_by=inc.opened_by,
             reaction_hours=inc.reaction_hours,
             hours_basis=inc.hours_basis,
-            deadline=inc.deadline,
+            deadline=_utc(inc.deadline),
             detail=inc.detail,
         )
         s.add(row)
         s.flush()
-        stored = replace(inc, id=row.id)
+        stored = replace(inc, id=row.id, opened_at=_utc(inc.opened_at), deadline=_utc(inc.deadline))
         _add_action(s, _incident_action(stored, "incident.open", inc.opened_by, inc.opened_at))
     return stored
 
@@ -221,9 +230,9 @@ def incidents(
     if customer_id:
         q = q.where(IncidentRow.customer_id == customer_id)
     if opened_from:
-        q = q.where(IncidentRow.opened_at >= opened_from)
+        q = q.where(IncidentRow.opened_at >= _utc(opened_from))
     if opened_to:
-        q = q.where(IncidentRow.opened_at < opened_to)
+        q = q.where(IncidentRow.opened_at < _utc(opened_to))
     if only_open:
         q = q.where(IncidentRow.resolved_at.is_(None))
     with ledger.session() as s:
@@ -249,8 +258,9 @@ def update_incident(
         row = s.get(IncidentRow, updated.id)
         if row is None:
             raise LookupError(updated.id)
-        row.acked_at, row.acked_by = updated.acked_at, updated.acked_by
-        row.resolved_at, row.resolved_by = updated.resolved_at, updated.resolved_by
+        row.acked_at, row.acked_by = _utc_or_none(updated.acked_at), updated.acked_by
+        row.resolved_at = _utc_or_none(updated.resolved_at)
+        row.resolved_by = updated.resolved_by
         row.cause, row.coverage = updated.cause, updated.coverage
         row.detail = dict(updated.detail)
         rec = _incident_action(updated, kind, actor, at)
@@ -266,7 +276,7 @@ def add_bookings(ledger: Ledger, bookings: list[HourBooking]) -> list[int]:
     with ledger.session() as s:
         for b in bookings:
             row = HourBookingRow(
-                at=b.at or utcnow(),
+                at=_utc(b.at) if b.at else utcnow(),
                 customer_id=b.customer_id,
                 contract_id=b.contract_id,
                 hours=b.hours,

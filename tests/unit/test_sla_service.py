@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -341,3 +342,15 @@ def test_docs_render_for_every_demo_customer(fleet: Fleet, ledger: Ledger, custo
     assert "access granted" in md
     for marker in ("PRIVATE KEY", planted):
         assert marker not in md and marker not in html
+
+
+def test_times_with_an_offset_survive_the_ledger(fleet: Fleet, ledger: Ledger) -> None:
+    berlin = datetime(2026, 11, 24, 9, 10, tzinfo=ZoneInfo("Europe/Berlin"))
+    inc = incidents.open_incident(
+        fleet, ledger, None, customer_id="clinic-nord", title="x", actor="t", now=berlin
+    ).incident
+    stored = store.incident(ledger, inc.id or 0)
+    assert stored is not None and stored.opened_at == berlin
+    acked = incidents.acknowledge(ledger, inc.id or 0, "t", berlin + timedelta(minutes=52))
+    assert acked.acked_at == berlin + timedelta(minutes=52)
+    assert [a.at for a in ledger.actions(kind_prefix="incident.")] == [berlin, acked.acked_at]
