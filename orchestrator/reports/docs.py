@@ -90,6 +90,10 @@ def _remote_access(customer: Customer, day: date) -> list[str]:
     ]
 
 
+def _local(moment: datetime | None, customer: Customer) -> str:
+    return f"{moment.astimezone(customer.tz):%Y-%m-%d %H:%M}" if moment else ""
+
+
 def context(fleet: Fleet, ledger: Ledger, customer_id: str, now: datetime) -> dict[str, Any]:
     customer = fleet.customer(customer_id)
     day = now.astimezone(customer.tz).date()
@@ -109,24 +113,21 @@ def context(fleet: Fleet, ledger: Ledger, customer_id: str, now: datetime) -> di
         "remote_access": _remote_access(customer, day),
         "waves": [
             {
-                "at": f"{a.at:%Y-%m-%d %H:%M}" if a.at else "",
+                "at": _local(a.at, customer),
                 "host": a.host or "",
                 "summary": a.summary,
                 "outcome": a.outcome,
             }
             for a in reversed(waves)
         ],
-        "access": [
-            {"at": f"{a.at:%Y-%m-%d %H:%M}" if a.at else "", "summary": a.summary}
-            for a in reversed(access)
-        ],
+        "access": [{"at": _local(a.at, customer), "summary": a.summary} for a in reversed(access)],
         "incidents": [
             {
                 "ticket": i.ticket,
-                "opened": f"{i.opened_at:%Y-%m-%d %H:%M}",
+                "opened": _local(i.opened_at, customer),
                 "title": i.title,
                 "state": i.state,
-                "deadline": f"{i.deadline:%Y-%m-%d %H:%M}",
+                "deadline": _local(i.deadline, customer),
                 "cause": i.cause or "",
             }
             for i in reversed(incidents)
