@@ -1,0 +1,76 @@
+"""The SLA commands end to end through the CLI: bad input is one clear line, a meaningful
+exit code, and nothing written to the ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from orchestrator.cli import main
+from orchestrator.ledger import Ledger
+from tests.conftest import DEMO_BOOK
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PBXOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("PBXOPS_SMTP_PORT", "1")
+    monkeypatch.delenv("PBXOPS_DEBUG", raising=False)
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(main, ["--book", str(DEMO_BOOK), *args])
+
+    return invoke
+
+
+def _actions(tmp_path: Path) -> int:
+    return len(Ledger(f"sqlite:///{tmp_path / 'state' / 'ledger.sqlite'}").actions())
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["hours", "book", "fjord", "1", "x"], 5, "no active hour package"),
+        (["hours", "book", "bergmann", "-2", "x"], 5, "must be positive"),
+        (["hours", "book", "nobody", "1", "x"], 4, "unknown customer"),
+        (["incident", "ack", "INC-000404"], 4, "unknown incident"),
+        (["incident", "ack", "yesterday"], 4, "unknown incident"),
+        (["sla", "report", "--period", "2026-13"], 5, "unknown period"),
+        (["contracts", "history", "nobody"], 4, "unknown customer"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(
+    run,
+    tmp_path: Path,
+    args: list[str],
+    code: int,
+    message: str,  # type: ignore[no-untyped-def]
+) -> None:
+    result = run(*args)
+    assert result.exit_code == code, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert _actions(tmp_path) == 0
+
+
+def test_book_ack_report_history_roundtrip(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    opened = run(
+        "incident", "open", "clinic-nord", "No dial tone", "--host", "clinic-nord-pbx", "--no-mail"
+    )
+    assert opened.exit_code == 0 and "INC-000001" in opened.output and "4 h 24x7" in opened.output
+    assert "deadline met" in run("incident", "ack", "INC-000001").output
+    assert run("hours", "book", "clinic-nord", "1.5", "Hunt group").exit_code == 0
+    report = json.loads(run("sla", "report", "--customer", "clinic-nord", "--json").output)
+    assert [r["status"] for r in report["incidents"]] == ["met"]
+    csv = run("contracts", "history", "clinic-nord", "--format", "csv").output.splitlines()
+    assert [line.split(",")[1] for line in csv[1:]] == [
+        "incident.open",
+        "incident.ack",
+        "hours.book",
+    ]
+    pricing = json.loads(
+        run("contracts", "pricing", "harbor", "--on", "2026-11-25", "--json").output
+    )
+    assert pricing["monthly_totals"] == {"harbor": 32.25}
