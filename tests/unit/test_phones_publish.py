@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from orchestrator.phones.publish import PublishOptions
+from orchestrator.phones.render import Renderer, TemplateError
 from orchestrator.phones.service import Workspace, diff_customer, open_workspace, publish_customer
 from orchestrator.phones.swap import swap_phone, workaround
 
 from .phones_book import settings_for, write_book
+from .test_phones_render import _broken_templates
 from .test_phones_service import PLANTED, YEALINK, _db_dump, _plant
 
 ON = date(2026, 6, 1)
@@ -71,6 +73,16 @@ def test_publish_is_idempotent_and_removes_swapped_phones(ws: Workspace, tmp_pat
 
     kinds = [a.kind for a in ws.ledger.actions(customer_id="acme")]
     assert kinds == ["phones.publish", "phones.publish", "phones.swap", "phones.publish"]
+
+    # A broken template stops the publish before anything is written anywhere.
+    before = {p.name: p.read_bytes() for p in (tmp_path / "acme-pbx" / "srv").iterdir()}
+    ws.renderer = Renderer(_broken_templates(tmp_path, "yealink/mac.cfg.j2", 3, "{{ oops }}"))
+    with pytest.raises(TemplateError, match=r"yealink/mac\.cfg\.j2, line 3"):
+        publish_customer(ws, "acme", "tech", ON, opts)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "acme-pbx" / "srv").iterdir()} == before
+    assert len(ws.ledger.actions(customer_id="acme")) == len(kinds)
+    ws.renderer = Renderer()
+    assert {c.status for c in diff_customer(ws, "acme")} == {"unchanged"}  # snapshot kept
     assert PLANTED not in _db_dump(ws)
     assert PLANTED not in _all_text_under(ws.settings.runs_dir)
 
