@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from typing import Any
 import ansible_runner
 
 from .errors import ConfigError
+from .inventory import static_inventory
 from .settings import Settings
 
 Event = dict[str, Any]
@@ -155,6 +158,17 @@ def _envvars(settings: Settings, forks: int) -> dict[str, str]:
     return env
 
 
+def _ensure_ansible_on_path() -> None:
+    """ansible-runner looks ansible-playbook up on PATH: put this interpreter's environment
+    (the venv, which need not be activated) first."""
+    bindir = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if (Path(bindir) / "ansible-playbook").exists() and bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + path
+    if shutil.which("ansible-playbook") is None:
+        raise ConfigError("ansible-playbook is not installed (run: make setup)")
+
+
 def new_ident(prefix: str) -> str:
     return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
 
@@ -180,8 +194,11 @@ def run_playbook(
     ident = ident or new_ident(Path(playbook).stem)
     private = settings.runs_dir / ident
     (private / "inventory").mkdir(parents=True, exist_ok=True)
-    (private / "inventory" / "hosts.json").write_text(json.dumps(inventory))
+    inv_file = private / "inventory" / "hosts.json"
+    static = static_inventory(dict(inventory)) if "_meta" in inventory else dict(inventory)
+    inv_file.write_text(json.dumps(static))
     (settings.state_dir / "ansible-tmp").mkdir(parents=True, exist_ok=True)
+    _ensure_ansible_on_path()
     collector = _Collector(hosts, on_event)
     nforks = forks or max(1, min(settings.forks, len(hosts) or 1))
     cmdline = "--check --diff" if check else None
@@ -189,7 +206,7 @@ def run_playbook(
         private_data_dir=str(private),
         project_dir=str(settings.project_dir),
         playbook=str(path),
-        inventory=str(private / "inventory" / "hosts.json"),
+        inventory=str(inv_file),
         limit=",".join(hosts) if hosts else None,
         extravars=dict(extravars or {}),
         envvars=_envvars(settings, nforks),

@@ -13,6 +13,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TypeVar
@@ -23,6 +24,7 @@ from orchestrator import lab
 from orchestrator.settings import Settings, load_settings
 
 T = TypeVar("T")
+_NETTED: set[Path] = set()
 TEST_RUN_DIR = "/run/pbxops-lab-test"
 
 
@@ -40,6 +42,9 @@ def lab_settings() -> Settings:
 
 
 def _install_safety_net(settings: Settings) -> None:
+    if settings.lab_run_dir in _NETTED:
+        return
+    _NETTED.add(settings.lab_run_dir)
     atexit.register(lab.down, settings)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
@@ -49,20 +54,11 @@ def _install_safety_net(settings: Settings) -> None:
     signal.signal(signal.SIGHUP, on_term)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab3(lab_settings: Settings) -> Iterator[lab.LabState]:
     """Three synthetic hosts (lab-01..03) running the baseline release."""
-    reason = _can_run_lab()
-    if reason:
-        pytest.skip(reason)
-    lab.down(lab_settings)  # leftovers of an interrupted earlier run of this suite
-    if Path("/sys/class/net/pbxlab0").exists():
-        pytest.fail("another lab is up on this machine: run `pbxops lab down` first")
-    _install_safety_net(lab_settings)
-    try:
-        yield lab.up(lab_settings, lab.synthetic_specs(3))
-    finally:
-        lab.down(lab_settings)
+    with running_lab(lab_settings, lab.synthetic_specs(3)) as state:
+        yield state
 
 
 def eventually(check: Callable[[], T], timeout: float = 30.0, every: float = 0.3) -> T:
@@ -73,3 +69,20 @@ def eventually(check: Callable[[], T], timeout: float = 30.0, every: float = 0.3
         time.sleep(every)
         value = check()
     return value
+
+
+@contextmanager
+def running_lab(settings: Settings, specs: list[lab.HostSpec]) -> Iterator[lab.LabState]:
+    """Bring a lab up for one test module and ALWAYS take it down again. Lab fixtures are
+    module-scoped: each module gets the hosts it needs, one lab at a time."""
+    reason = _can_run_lab()
+    if reason:
+        pytest.skip(reason)
+    lab.down(settings)  # leftovers of an interrupted earlier run of this suite
+    if Path("/sys/class/net/pbxlab0").exists():
+        pytest.fail("another lab is up on this machine: run `pbxops lab down` first")
+    _install_safety_net(settings)
+    try:
+        yield lab.up(settings, specs)
+    finally:
+        lab.down(settings)
