@@ -174,7 +174,7 @@ def _apply_hostvars(
         if not keys.ok.get(s.hostname):
             continue
         tunnel = claimed[s.hostname].address
-        host_key = str(keys.facts[s.hostname].get("pbxops_out_ssh_host_key", ""))
+        host_key = _fact(keys, s.hostname, "ssh_host_key")
         cert = host_certificate(ctx, s, host_key, tunnel, force=rotate)
         out[s.hostname] = {
             **base_vars(ctx, s),
@@ -182,6 +182,13 @@ def _apply_hostvars(
             **_trust_vars(ctx, s.customer_id, cert, principals=True),
         }
     return out
+
+
+def _fact(phase: PhaseResult, host: str, name: str) -> str:
+    """A public key a host published (``pbxops_out_<name>``; the executor may strip the
+    prefix)."""
+    facts = phase.facts.get(host, {})
+    return str(facts.get(name) or facts.get(f"pbxops_out_{name}") or "")
 
 
 def _configure(ctx: Context, spokes: list[Spoke], rotate: bool) -> tuple[PhaseResult, PhaseResult]:
@@ -206,7 +213,7 @@ def _configure(ctx: Context, spokes: list[Spoke], rotate: bool) -> tuple[PhaseRe
         )
     for s in spokes:
         if applied.ok.get(s.hostname):
-            public = str(keys.facts[s.hostname].get("pbxops_out_wg_public_key", ""))
+            public = _fact(keys, s.hostname, "wg_public_key")
             set_allocation(ctx.ledger, s.customer_id, s.hostname, "active", public)
     return keys, applied
 

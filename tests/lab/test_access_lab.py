@@ -1,0 +1,195 @@
+"""Remote access end to end on real lab hosts: a WireGuard tunnel through wireguard-go,
+technicians logging in over it with fresh certificates and verifying hosts by their host
+certificates; revocation, rotation, wrong principals and expired certificates refused."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator import lab
+from orchestrator.access import ca, hub, service, sessions
+from orchestrator.access.context import open_context
+from orchestrator.errors import RefusedError
+from orchestrator.ledger.access import CertificateRequest, allocations
+from orchestrator.settings import Settings, load_settings
+
+from ..conftest import DEMO_BOOK, VALID_CUSTOMER
+from .conftest import eventually
+
+pytestmark = pytest.mark.lab
+DEBS = Path("/var/cache/pbxops-lab/debs")
+
+
+def customer(cid: str, host: str, address: str, sla: bool) -> dict[str, Any]:
+    c: dict[str, Any] = yaml.safe_load(yaml.safe_dump(VALID_CUSTOMER))
+    c["id"], c["name"] = cid, f"{cid} GmbH"
+    c["sites"] = [{"id": "hq", "subnet": f"{address}/32"}]  # lab hosts share one /24
+    system = c["systems"][0]
+    system.update(hostname=host, address=address, site="hq", phones=[])
+    start, end = "2025-01-01", "2035-12-31"
+    c["contracts"] = [
+        {**k, "id": f"{cid}-{k['kind']}", "start": start, "end": end} for k in c["contracts"]
+    ]
+    if not sla:
+        c["contracts"] = [k for k in c["contracts"] if k["kind"] == "software_maintenance"]
+    return c
+
+
+def wireguard_debs() -> Path:
+    if not any(DEBS.glob("wireguard-go_*.deb")):
+        DEBS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["apt-get", "download", "wireguard-tools", "wireguard-go"], cwd=DEBS, check=True
+        )
+    return DEBS
+
+
+@pytest.fixture(scope="module")
+def access_settings(
+    lab3: lab.LabState, lab_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Settings]:
+    if shutil.which("wireguard-go") is None:
+        pytest.skip("wireguard-go missing (apt-get install -t bookworm-backports wireguard-go)")
+    root = tmp_path_factory.mktemp("access")
+    book = root / "book"
+    (book / "customers").mkdir(parents=True)
+    for name in ("releases.yml", "tariffs.yml", "stock.yml", "technicians.yml"):
+        shutil.copy(DEMO_BOOK / name, book / name)
+    for c in (
+        customer("acme", "lab-01", "10.210.0.10", sla=True),
+        customer("bravo", "lab-02", "10.210.0.11", sla=True),
+        customer("nosla", "lab-03", "10.210.0.12", sla=False),
+    ):
+        (book / "customers" / f"{c['id']}.yml").write_text(yaml.safe_dump(c, sort_keys=False))
+    settings = load_settings(
+        args={
+            "lab_run_dir": lab_settings.lab_run_dir,
+            "book": str(book),
+            "state_dir": str(root / "state"),
+            "secret_key_file": str(root / "secret.key"),
+            "ssh_config": str(lab.LabPaths.of(lab_settings).ssh_config),
+            "vpn_debs_dir": str(wireguard_debs()),
+        },
+        env={},
+    )
+    try:
+        yield settings
+    finally:
+        hub.stop(settings.vpn_hub_interface)
+
+
+def ssh_as(
+    session: sessions.Session, address: str, *command: str
+) -> subprocess.CompletedProcess[str]:
+    from orchestrator import remote
+
+    argv = remote.ssh_argv(session.credentials, address, list(command))
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def handshake(settings: Settings, public_key: str) -> bool:
+    peer = hub.peers(settings.vpn_hub_interface).get(public_key)
+    return bool(peer and peer.latest_handshake)
+
+
+def tunnel_key(settings: Settings, cid: str) -> str:
+    rows = allocations(open_context(settings).ledger, cid)
+    return str(rows[0].public_key) if rows else ""
+
+
+def test_a_customer_without_sla_is_refused(access_settings: Settings) -> None:
+    with pytest.raises(RefusedError, match="remote access is an SLA service"):
+        service.grant(access_settings, "nosla", "test")
+
+
+def test_grant_brings_up_a_tunnel_and_a_certificate_login_over_it(
+    access_settings: Settings,
+) -> None:
+    first = service.grant(access_settings, "acme", "test")
+    assert [h.status for h in first.hosts] == ["active"]
+    tunnel = first.hosts[0].tunnel_address
+    assert eventually(lambda: handshake(access_settings, tunnel_key(access_settings, "acme")), 30)
+    again = service.grant(access_settings, "acme", "test")
+    assert [h.changed for h in again.hosts] == [0], "a second grant must change nothing"
+    session = sessions.open_session(access_settings, "mweber", "acme")
+    done = ssh_as(session, tunnel, "hostname")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "lab-01"
+    known = session.credentials.known_hosts.read_text()
+    assert known.startswith("@cert-authority ") and "ssh-ed25519" in known
+    results = sessions.run(access_settings, session, ["cat", "/etc/hostname"])
+    assert [(r.host, r.exit_code, r.stdout.strip()) for r in results] == [("lab-01", 0, "lab-01")]
+    runs = open_context(access_settings).ledger.actions("acme", kind_prefix="access.run")
+    assert runs[-1].actor == "mweber" and runs[-1].detail["exit_code"] == 0
+
+
+def test_wrong_principal_and_expired_certificates_are_denied(access_settings: Settings) -> None:
+    service.grant(access_settings, "bravo", "test")
+    bravo_tunnel = service.status(access_settings, "bravo")[0]["tunnel_address"]
+    acme_session = sessions.open_session(access_settings, "tkaya", "acme")
+    denied = ssh_as(acme_session, bravo_tunnel, "true")
+    assert denied.returncode == 255 and "Permission denied" in denied.stderr
+    ctx = open_context(access_settings)
+    past = datetime.now(UTC) - timedelta(hours=10)
+    public = acme_session.credentials.key_file.with_suffix(".pub").read_text()
+    cert, text = ca.sign(
+        ctx.ledger,
+        ctx.vault,
+        CertificateRequest(
+            "user", "tkaya", "acme", None, ("cust-acme",), public, past, past + timedelta(hours=1)
+        ),
+    )
+    acme_session.credentials.cert_file.write_text(text + "\n")
+    acme_tunnel = service.status(access_settings, "acme")[0]["tunnel_address"]
+    expired = ssh_as(acme_session, acme_tunnel, "true")
+    assert expired.returncode == 255 and "Permission denied" in expired.stderr
+    with pytest.raises(RefusedError, match="expired"):
+        sessions.check(ctx, cert, "acme")
+
+
+def test_revoked_technician_certificate_is_refused(access_settings: Settings) -> None:
+    session = sessions.open_session(access_settings, "oncall", "acme", renew=True)
+    tunnel = session.targets[0][1]
+    assert ssh_as(session, tunnel, "true").returncode == 0
+    service.revoke(access_settings, "oncall", "test")
+    refused = ssh_as(session, tunnel, "true")
+    assert refused.returncode == 255 and "Permission denied" in refused.stderr
+    with pytest.raises(RefusedError, match="revoked"):
+        sessions.run(access_settings, session, ["true"])
+
+
+def test_rotate_replaces_keys_old_fail_new_work(access_settings: Settings) -> None:
+    old_key = tunnel_key(access_settings, "acme")
+    old_session = sessions.open_session(access_settings, "mweber", "acme")
+    service.rotate(access_settings, "acme", "test")
+    new_key = tunnel_key(access_settings, "acme")
+    assert new_key and new_key != old_key
+    assert old_key not in hub.peers(access_settings.vpn_hub_interface)
+    tunnel = old_session.targets[0][1]
+    assert ssh_as(old_session, tunnel, "true").returncode == 255
+    assert eventually(lambda: handshake(access_settings, new_key), 30)
+    new_session = sessions.open_session(access_settings, "mweber", "acme")
+    assert new_session.certificate.serial != old_session.certificate.serial
+    assert ssh_as(new_session, tunnel, "true").returncode == 0
+
+
+def test_revoke_customer_stops_the_tunnel(access_settings: Settings) -> None:
+    session = sessions.open_session(access_settings, "mweber", "bravo")
+    tunnel = session.targets[0][1]
+    assert ssh_as(session, tunnel, "true").returncode == 0
+    key = tunnel_key(access_settings, "bravo")
+    service.revoke(access_settings, "bravo", "test")
+    assert key not in hub.peers(access_settings.vpn_hub_interface)
+    ping = subprocess.run(["ping", "-c", "2", "-W", "1", tunnel], capture_output=True, check=False)
+    assert ping.returncode != 0
+    assert service.status(access_settings, "bravo") == []
+    wg = lab.run_in_host(access_settings, "lab-02", ["sh", "-c", "ls /sys/class/net"])
+    assert "wgs-bravo" not in wg
