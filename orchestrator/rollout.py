@@ -344,7 +344,7 @@ class Rollout:
             },
         }
         status, summary, outcome = self._classify(h, out)
-        fields["error"] = "" if status == wl.DONE else (out.error or "failed")
+        fields["error"] = "" if status == wl.DONE else (out.error or summary)
         fields["step"] = "finished" if status == wl.DONE else (out.failed_task or "")
         self._mark(h.hostname, status, summary, outcome=outcome, **fields)
 

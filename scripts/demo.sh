@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The demo: the contract book, entitlement, a real lab with one host per PBX of the demo
+# book, and a real update wave across every entitled customer. Run as root after `make setup`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+export PBXOPS_STATE_DIR=${PBXOPS_STATE_DIR:-$PWD/out/demo-state}
+export PBXOPS_SSH_CONFIG=/run/pbxops-lab/ssh_config
+export PBXOPS_SMTP_PORT=${PBXOPS_SMTP_PORT:-1}   # no mail server in the demo: the wave records "not mailed"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. Validate the contract book"
+pbxops fleet validate
+step "2. Who is entitled to software updates today, and why"
+pbxops fleet entitled
+step "3. Bring up the lab: one real host per PBX system (systemd, sshd, apt, SIP)"
+pbxops lab up --book inventory/demo
+pbxops lab status
+step "4. Plan the wave for release pbx-18.1 (canary first, windows, exclusions)"
+pbxops wave plan --release pbx-18.1
+wave=$(pbxops wave status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+step "5. Run wave $wave now (--ignore-windows: the demo cannot wait for tonight's windows)"
+pbxops wave run "$wave" --ignore-windows --call-poll-seconds 2 || true
+step "6. The result per host and contract"
+pbxops wave report "$wave"
+step "7. The SIP answer of every lab host"
+pbxops lab status
+echo
+echo "The lab stays up for you to look around: pbxops lab ssh clinic-nord-pbx; make lab-down when done."

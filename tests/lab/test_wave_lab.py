@@ -1,0 +1,211 @@
+"""Update waves against real lab hosts: success, entitlement, broken release with halt and
+rollback, active calls, host down, kill -9 and resume, concurrent runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator import app, lab
+from orchestrator.errors import RefusedError
+from orchestrator.ledger import waves as wl
+from orchestrator.planner import PlanOptions
+from orchestrator.rollout import RolloutOptions
+from orchestrator.settings import Settings, load_settings
+from orchestrator.sipprobe import probe
+
+from .conftest import TEST_RUN_DIR, eventually, running_lab
+
+pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
+ALWAYS = {"slots": ["mon-sun 00:00-24:00"]}
+
+
+def _customer(cid: str, n: int, *, kind: str = "software_maintenance", internal: bool = False,
+              end: str = "2030-12-31") -> dict[str, Any]:
+    system: dict[str, Any] = {
+        "hostname": f"{cid}-pbx", "site": "main", "address": f"10.210.{60 + n}.10", "platform": "asterisk",
+        "deployment": "virtual" if kind == "hosting" else "hardware", "os_release": "12",
+        "licences": [{"kind": "user", "count": 5}], "extensions": 5, "maintenance_window": ALWAYS,
+        "internal": internal,
+    }
+    contracts = [{"id": f"{cid}-c", "kind": kind, "start": "2020-01-01", "end": end, "call_drain_minutes": 2}]
+    return {"id": cid, "name": cid.title(), "timezone": "Europe/Berlin",
+            "contacts": [{"email": f"it@{cid}.example"}],
+            "sites": [{"id": "main", "subnet": f"10.210.{60 + n}.0/24"}],
+            "systems": [system], "contracts": contracts}
+
+
+def _write_book(root: Path) -> Path:
+    (root / "customers").mkdir(parents=True)
+    customers = [
+        _customer("canary", 0, kind="hosting", internal=True),
+        _customer("alpha", 1), _customer("bravo", 2), _customer("charlie", 3),
+        _customer("expired", 4, end="2021-12-31"),
+    ]
+    for c in customers:
+        (root / "customers" / f"{c['id']}.yml").write_text(yaml.safe_dump(c, sort_keys=False))
+    releases = yaml.safe_load((REPO / "inventory" / "demo" / "releases.yml").read_text())
+    (root / "releases.yml").write_text(yaml.safe_dump(releases, sort_keys=False))
+    return root
+
+
+@pytest.fixture(scope="module")
+def wave_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    root = tmp_path_factory.mktemp("wave")
+    book = _write_book(root / "book")
+    settings = load_settings(args={
+        "book": str(book), "state_dir": str(root / "state"), "lab_run_dir": TEST_RUN_DIR,
+        "ledger_url": f"sqlite:///{root}/ledger.sqlite", "smtp_port": 1,
+    })
+    with running_lab(settings, lab.specs_from_book(book)):
+        paths = lab.LabPaths.of(settings)
+        yield settings.model_copy(update={"ssh_config": paths.ssh_config})
+
+
+def _version(settings: Settings, host: str) -> str | None:
+    return probe(settings_address(settings, host), timeout=3).version
+
+
+def settings_address(settings: Settings, host: str) -> str:
+    return str(app.open_fleet(settings).host(host).address)
+
+
+def _dpkg(settings: Settings, host: str) -> str:
+    return lab.run_in_host(settings, host, ["dpkg-query", "-W", "-f=${Version}", "labpbx"]).strip()
+
+
+FAST = RolloutOptions(call_poll_seconds=1)
+
+
+def _plan(settings: Settings, release: str, **kw: Any) -> int:
+    wave_id, _ = app.plan_wave(settings, release, options=PlanOptions(batch_size=2, **kw))
+    assert wave_id is not None
+    return wave_id
+
+
+def test_wave_updates_entitled_hosts_and_leaves_the_others(wave_env: Settings) -> None:
+    s = wave_env
+    wave_id = _plan(s, "pbx-18.1")
+    outcome = app.run_wave(s, wave_id, FAST)
+    assert outcome.status == "completed", [(r["host"], r["status"], r["error"]) for r in app.wave_report(s, wave_id)]
+    for host in ("canary-pbx", "alpha-pbx", "bravo-pbx", "charlie-pbx"):
+        assert _version(s, host) == "18.1.0"
+        assert _dpkg(s, host) == "18.1.0"
+    assert _version(s, "expired-pbx") == "18.0.0"
+    report = {r["host"]: r for r in app.wave_report(s, wave_id)}
+    assert report["expired-pbx"]["status"] == "excluded"
+    assert "ended on 2021-12-31" in report["expired-pbx"]["error"]
+    assert report["alpha-pbx"]["contract"] == "alpha-c"
+    assert (report["alpha-pbx"]["version_before"], report["alpha-pbx"]["version_after"]) == ("18.0.0", "18.1.0")
+    actions = app.open_ledger(s).actions(contract_id="alpha-c")
+    assert [a.kind for a in actions] == ["wave.running", "wave.done"]
+    backups = list((s.state_dir / "backups" / f"wave-{wave_id}" / "alpha-pbx").glob("config-18.0.0-*.tgz"))
+    assert backups, "the configuration backup was fetched to the controller"
+
+
+def test_second_run_of_a_finished_wave_is_refused(wave_env: Settings) -> None:
+    wave_id = max(w["id"] for w in app.wave_status(wave_env, None))
+    with pytest.raises(RefusedError, match="already completed"):
+        app.run_wave(wave_env, wave_id, FAST)
+
+
+def test_broken_release_halts_after_the_canary_and_rolls_it_back(wave_env: Settings) -> None:
+    s = wave_env
+    wave_id = _plan(s, "pbx-18.2")
+    outcome = app.run_wave(s, wave_id, FAST)
+    assert outcome.status == "halted" and "canary" in outcome.reason
+    assert outcome.hosts["canary-pbx"] == "rolled_back"
+    assert _version(s, "canary-pbx") == "18.1.0" and _dpkg(s, "canary-pbx") == "18.1.0"
+    for host in ("alpha-pbx", "bravo-pbx", "charlie-pbx"):
+        assert outcome.hosts[host] == "pending"
+        assert _version(s, host) == "18.1.0"
+    row = {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}["canary-pbx"]
+    assert "rolled back to 18.1.0" in row.error
+
+
+def test_update_waits_for_the_active_call_to_end(wave_env: Settings) -> None:
+    s = wave_env
+    wave_id = _plan(s, "pbx-19.0", customers=("alpha",))
+    address = settings_address(s, "alpha-pbx")
+    result: dict[str, Any] = {}
+    with lab.hold_call(address):
+        assert lab.run_in_host(s, "alpha-pbx", ["labpbx-cli", "calls"]).startswith("1 ")
+        runner = threading.Thread(target=lambda: result.update(out=app.run_wave(s, wave_id, FAST)))
+        runner.start()
+        eventually(lambda: any(r.status == "running" for r in wl.host_rows(app.open_ledger(s), wave_id)), 60)
+        time.sleep(5)  # the drain loop polls every second; the call is still up
+        assert _version(s, "alpha-pbx") == "18.1.0", "no restart while a call is active"
+    runner.join(timeout=300)
+    assert result["out"].status == "completed"
+    assert _version(s, "alpha-pbx") == "19.0.0"
+
+
+def test_unreachable_host_is_a_failure_of_that_host_only(wave_env: Settings) -> None:
+    s = wave_env
+    wave_id = _plan(s, "pbx-19.0", customers=("bravo", "charlie"), canary_size=0)
+    lab.inject_fault(s, "bravo-pbx", "network-down")
+    try:
+        outcome = app.run_wave(s, wave_id, RolloutOptions(call_poll_seconds=1, max_failure_percent=100))
+    finally:
+        lab.clear_fault(s, "bravo-pbx", "network-down")
+    assert outcome.hosts == {"bravo-pbx": "failed", "charlie-pbx": "done"} | {
+        h: st for h, st in outcome.hosts.items() if st == "excluded"}
+    row = {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}["bravo-pbx"]
+    assert "unreachable" in row.error.lower() or "unreachable" in str(row.detail)
+
+
+def test_two_runs_on_the_same_hosts_are_refused(wave_env: Settings) -> None:
+    s = wave_env
+    wave_id = _plan(s, "pbx-19.0", customers=("bravo",), canary_size=0)
+    ledger = app.open_ledger(s)
+    holder = f"other-machine:1:wave-{wave_id + 100}"
+    assert ledger.acquire_lock("host:bravo-pbx", holder, timedelta(minutes=5)) is None
+    try:
+        with pytest.raises(RefusedError, match="host:bravo-pbx is locked by another run"):
+            app.run_wave(s, wave_id, FAST)
+    finally:
+        ledger.release_lock("host:bravo-pbx", holder)
+    assert all(r.status in ("pending", "excluded") for r in wl.host_rows(ledger, wave_id))
+
+
+def _cli_env(s: Settings) -> dict[str, str]:
+    return dict(os.environ, PBXOPS_BOOK=str(s.book), PBXOPS_STATE_DIR=str(s.state_dir),
+                PBXOPS_LEDGER_URL=s.ledger, PBXOPS_SSH_CONFIG=str(s.ssh_config),
+                PBXOPS_LAB_RUN_DIR=str(s.lab_run_dir), PBXOPS_SMTP_PORT="1")
+
+
+def test_kill_9_mid_wave_then_resume_finishes_without_updating_twice(wave_env: Settings) -> None:
+    s = wave_env
+    wave_id = _plan(s, "pbx-19.0", batch_percent=None, canary_size=1)
+    pbxops = [sys.executable, "-m", "orchestrator.cli"]
+    proc = subprocess.Popen([*pbxops, "wave", "run", str(wave_id), "--call-poll-seconds", "1"],
+                            env=_cli_env(s), cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    ledger = app.open_ledger(s)
+    eventually(lambda: any(r.status == "running" for r in wl.host_rows(ledger, wave_id)), 120, 0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # pbxops and its ansible children, mid-step
+    proc.wait()
+    done_before = {r.hostname for r in wl.host_rows(ledger, wave_id) if r.status == "done"}
+    out = subprocess.run([*pbxops, "wave", "resume", str(wave_id), "--json", "--call-poll-seconds", "1"],
+                         env=_cli_env(s), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    final = json.loads(out.stdout.splitlines()[-1])
+    assert final["status"] == "completed"
+    rows = {r.hostname: r for r in wl.host_rows(ledger, wave_id)}
+    for host in ("canary-pbx", "bravo-pbx", "charlie-pbx"):
+        assert rows[host].status == "done" and _version(s, host) == "19.0.0"
+    for host in done_before:
+        assert rows[host].attempts == 1, f"{host} was updated again after it had completed"
