@@ -13,6 +13,7 @@ Grant, in an order that never leaves a half-configured tunnel active:
 
 from __future__ import annotations
 
+import fcntl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,8 +88,11 @@ def sync_hub(ctx: Context) -> None:
     """Start the hub if needed and make its peers the active allocations."""
     key = hub.ensure_key(ctx.ledger, ctx.vault)
     ifname = ctx.settings.vpn_hub_interface
-    hub.start(ifname, ctx.pool, ctx.dir / "hub.log")
-    hub.sync(ifname, ctx.vault, key, ctx.hub_port, _peers(ctx))
+    ctx.dir.mkdir(parents=True, exist_ok=True)
+    with (ctx.dir / "hub.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # read peers + sync as one step: no lost peer
+        hub.start(ifname, ctx.pool, ctx.dir / "hub.log")
+        hub.sync(ifname, ctx.vault, key, ctx.hub_port, _peers(ctx))
 
 
 def _peers(ctx: Context) -> list[hub.Peer]:

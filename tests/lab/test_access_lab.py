@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -203,3 +204,100 @@ def test_revoke_customer_stops_the_tunnel(access_settings: Settings) -> None:
     assert service.status(access_settings, "bravo") == []
     wg = lab.run_in_host(access_settings, "lab-02", ["sh", "-c", "ls /sys/class/net"])
     assert "wgs-bravo" not in wg
+
+
+def test_unreachable_host_mid_grant_stays_inactive_until_the_next_grant(
+    access_settings: Settings,
+) -> None:
+    lab.inject_fault(access_settings, "lab-02", "network-down")
+    try:
+        with pytest.raises(service.AccessHostError) as failed:
+            service.grant(access_settings, "bravo", "test")
+        assert [h.status for h in failed.value.result.hosts] == ["pending"]
+        pending = allocations(open_context(access_settings).ledger, "bravo")
+        assert all(a.public_key is None for a in pending), "no hub peer for a pending spoke"
+        assert all(
+            a.status == "pending"
+            for a in allocations(open_context(access_settings).ledger, "bravo")
+        )
+    finally:
+        lab.clear_fault(access_settings, "lab-02", "network-down")
+    done = eventually(lambda: _grant_ok(access_settings, "bravo"), 90, every=5)
+    assert done, "the next grant completes what the interrupted one left pending"
+
+
+def _grant_ok(settings: Settings, cid: str) -> bool:
+    try:
+        return all(h.status == "active" for h in service.grant(settings, cid, "test").hosts)
+    except service.AccessHostError:
+        return False
+
+
+def _secrets_of(settings: Settings) -> dict[str, str]:
+    ctx = open_context(settings)
+    found = {"vault key": settings.secret_key_file.read_text().strip()}
+    for name in ("hub_wg", "user_ca", "host_ca"):
+        from orchestrator.ledger.access import stored_key
+
+        stored = stored_key(ctx.ledger, name)
+        assert stored is not None
+        plain = ctx.vault.decrypt(stored.token).reveal()
+        lines = [ln for ln in plain.splitlines() if ln and "PRIVATE KEY" not in ln]
+        found[name] = max(lines, key=len)
+    found["spoke key"] = lab.run_in_host(
+        settings, "lab-01", ["cat", "/etc/wireguard/wgs-acme.key"]
+    ).strip()
+    return found
+
+
+def _hits(marker: str, roots: list[Path]) -> list[str]:
+    hits = []
+    needle = marker.encode()
+    for root in roots:
+        for path in root.rglob("*"):
+            readable = path.is_file() and not path.is_symlink()
+            if readable and path.stat().st_size < 50_000_000 and needle in path.read_bytes():
+                hits.append(str(path))
+    return hits
+
+
+def test_no_secret_lands_in_repo_logs_artifacts_or_ledger(access_settings: Settings) -> None:
+    service.grant(access_settings, "acme", "test")  # success
+    lab.inject_fault(access_settings, "lab-02", "network-down")
+    try:  # failure
+        with pytest.raises(service.AccessHostError):
+            service.grant(access_settings, "bravo", "test")
+    finally:
+        lab.clear_fault(access_settings, "lab-02", "network-down")
+    killed = subprocess.Popen(  # a run killed half-way
+        [
+            sys.executable,
+            "-c",
+            "from orchestrator.cli import main; main()",
+            "access",
+            "grant",
+            "bravo",
+        ],
+        env={**__import__("os").environ, **_env_of(access_settings)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    __import__("time").sleep(4)
+    killed.kill()
+    killed.wait()
+    secrets = _secrets_of(access_settings)
+    roots = [Path(__file__).resolve().parents[2], access_settings.state_dir]
+    for what, marker in secrets.items():
+        assert len(marker) >= 40, what
+        assert _hits(marker, roots) == [], f"{what} found in plaintext"
+
+
+def _env_of(settings: Settings) -> dict[str, str]:
+    return {
+        "PBXOPS_BOOK": str(settings.book),
+        "PBXOPS_STATE_DIR": str(settings.state_dir),
+        "PBXOPS_SECRET_KEY_FILE": str(settings.secret_key_file),
+        "PBXOPS_SSH_CONFIG": str(settings.ssh_config),
+        "PBXOPS_VPN_DEBS_DIR": str(settings.vpn_debs_dir),
+        "PBXOPS_LAB_RUN_DIR": str(settings.lab_run_dir),
+    }
