@@ -56,14 +56,16 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pbxops-bench-access-"))
     book = work / "book"
     (book / "customers").mkdir(parents=True)
-    for name in ("releases.yml", "tariffs.yml", "stock.yml", "technicians.yml"):
+    for name in ("technicians.yml",):  # the rest of the book is not needed here
         shutil.copy(DEMO_BOOK / name, book / name)
     for i, spec in enumerate(specs):
         c = customer(i + 1, spec)
         (book / "customers" / f"{c['id']}.yml").write_text(yaml.safe_dump(c, sort_keys=False))
     if not any(DEBS.glob("wireguard-go_*.deb")):
         DEBS.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["apt-get", "download", "wireguard-tools", "wireguard-go"], cwd=DEBS, check=True)
+        subprocess.run(
+            ["apt-get", "download", "wireguard-tools", "wireguard-go"], cwd=DEBS, check=True
+        )
     settings = load_settings(
         args={
             "lab_run_dir": RUN_DIR,
@@ -87,7 +89,9 @@ def main() -> None:
             with ThreadPoolExecutor(max_workers=args.parallel) as pool:
                 list(pool.map(lambda cid: service.grant(settings, cid, "bench"), ids))
             took = time.monotonic() - t
-            print(f"grant {size:>3} customers: {took:7.1f}s  ({took / size:5.1f}s per customer, {args.parallel} at once)")
+            print(
+                f"grant {size:>3} customers: {took:7.1f}s  ({took / size:5.1f}s per customer, {args.parallel} at once)"
+            )
         t = time.monotonic()
         service.grant(settings, "bench-01", "bench")
         print(f"repeat grant (no change):  {time.monotonic() - t:7.1f}s")

@@ -63,7 +63,7 @@ def access_settings(
     root = tmp_path_factory.mktemp("access")
     book = root / "book"
     (book / "customers").mkdir(parents=True)
-    for name in ("releases.yml", "tariffs.yml", "stock.yml", "technicians.yml"):
+    for name in ("technicians.yml",):  # the rest of the book is not needed here
         shutil.copy(DEMO_BOOK / name, book / name)
     for c in (
         customer("acme", "lab-01", "10.210.0.10", sla=True),
