@@ -32,6 +32,7 @@ from .sipprobe import probe
 Clock = Callable[[], datetime]
 EventSink = Callable[[dict[str, Any]], None]
 LOCK_TTL = timedelta(hours=12)
+REACHABILITY_TASK = "Wait for the host to answer over SSH"  # roles/pbx_preflight
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,7 @@ class Rollout:
             "os_upgrade_target": release.to_os,
             "os_upgrade_major": release.major,
             "os_upgrade_reboot": release.reboot,
+            "os_upgrade_version_file": release.version_file,
             "os_upgrade_rollback": self.options.rollback_on_failure,
             "os_upgrade_call_poll_seconds": self.options.call_poll_seconds,
             "os_upgrade_fetch_dir": fetch,
@@ -344,12 +346,12 @@ class Rollout:
             },
         }
         status, summary, outcome = self._classify(h, out)
-        fields["error"] = "" if status == wl.DONE else (out.error or summary)
+        fields["error"] = "" if status == wl.DONE else summary
         fields["step"] = "finished" if status == wl.DONE else (out.failed_task or "")
         self._mark(h.hostname, status, summary, outcome=outcome, **fields)
 
     def _classify(self, h: PlannedHost, out: executor.HostOutcome) -> tuple[str, str, str]:
-        if out.unreachable:
+        if out.unreachable or out.failed_task == REACHABILITY_TASK:
             return wl.FAILED, f"unreachable: {out.error}", "failed"
         if out.failed and (out.error or "").startswith("PRECHECK"):
             return wl.SKIPPED, f"skipped, not touched: {out.error}", "skipped"

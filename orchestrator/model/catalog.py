@@ -40,6 +40,7 @@ class OsUpgrade(Frozen):
     suite: str = ""  # apt suite the upgrade comes from
     packages: dict[str, str] = Field(default_factory=dict)
     reboot: bool = True
+    version_file: str = "/etc/debian_version"  # where the host states its OS release
     changes: Changes = Changes()
 
 

@@ -202,10 +202,26 @@ def test_kill_9_mid_wave_then_resume_finishes_without_updating_twice(wave_env: S
     out = subprocess.run([*pbxops, "wave", "resume", str(wave_id), "--json", "--call-poll-seconds", "1"],
                          env=_cli_env(s), cwd=REPO, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    final = json.loads(out.stdout.splitlines()[-1])
+    results = [json.loads(line) for line in out.stdout.splitlines() if line.startswith('{"event": "result"')]
+    assert results, out.stdout[-3000:]
+    final = results[-1]
     assert final["status"] == "completed"
     rows = {r.hostname: r for r in wl.host_rows(ledger, wave_id)}
     for host in ("canary-pbx", "bravo-pbx", "charlie-pbx"):
         assert rows[host].status == "done" and _version(s, host) == "19.0.0"
     for host in done_before:
         assert rows[host].attempts == 1, f"{host} was updated again after it had completed"
+
+
+def test_os_point_release_upgrade_reboots_and_comes_back(wave_env: Settings) -> None:
+    s = wave_env
+    init_started = ["sh", "-c", "cut -d' ' -f22 /proc/1/stat"]  # the container's PID 1 start time
+    boot = lab.run_in_host(s, "charlie-pbx", init_started).strip()
+    wave_id = _plan(s, "debian-12.8", customers=("charlie",), canary_size=0)
+    outcome = app.run_wave(s, wave_id, FAST)
+    report = {r["host"]: r for r in app.wave_report(s, wave_id)}
+    assert outcome.status == "completed", report["charlie-pbx"]
+    assert (report["charlie-pbx"]["version_before"], report["charlie-pbx"]["version_after"]) == ("12.7", "12.8")
+    assert lab.run_in_host(s, "charlie-pbx", ["cat", "/etc/pbxops-os-release"]).strip() == "12.8"
+    assert lab.run_in_host(s, "charlie-pbx", init_started).strip() != boot, "the host rebooted"
+    assert probe(settings_address(s, "charlie-pbx"), timeout=3).status == 200, "the PBX came back after the reboot"
