@@ -1,13 +1,16 @@
 """Publishing rendered files to a provisioning server with ``playbooks/phone_provisioning.yml``.
 
-The files are staged on the controller (mode 0600 under the state directory), the playbook
-copies what changed and removes what its owner published before but no longer does. After a
-successful run the staged set becomes the *published snapshot* that ``phones diff`` compares
-against. A failed run leaves the server's files and the snapshot as they were.
+The files are staged on the controller (mode 0600 under the state directory) only while the
+playbook runs; it copies what changed and removes what its owner published before but no
+longer does. After a successful run pbxops keeps a *published snapshot* that ``phones diff``
+compares against: per file its SHA-256 and its text with the SIP passwords masked, so no
+plaintext password stays on the controller. A failed run leaves the server's files and the
+snapshot as they were.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Mapping
@@ -17,6 +20,7 @@ from typing import Any
 
 from ..errors import HostError
 from ..executor import new_ident, run_playbook
+from ..fsutil import atomic_write
 from ..settings import Settings
 from .render import PhoneFiles
 
@@ -57,16 +61,23 @@ def _phones_dir(settings: Settings) -> Path:
     return settings.state_dir / "phones"
 
 
-def snapshot_dir(settings: Settings, hostname: str, owner: str) -> Path:
-    return _phones_dir(settings) / "published" / hostname / owner
+def snapshot_file(settings: Settings, hostname: str, owner: str) -> Path:
+    return _phones_dir(settings) / "published" / hostname / f"{owner}.json"
 
 
-def published_snapshot(settings: Settings, hostname: str, owner: str) -> dict[str, str]:
-    """What pbxops last published there successfully: file name -> content."""
-    root = snapshot_dir(settings, hostname, owner)
-    if not root.is_dir():
+@dataclass(frozen=True)
+class PublishedFile:
+    sha256: str
+    redacted: str  # the content with SIP passwords masked
+
+
+def published_snapshot(settings: Settings, hostname: str, owner: str) -> dict[str, PublishedFile]:
+    """What pbxops last published there successfully: file name -> hash and masked text."""
+    path = snapshot_file(settings, hostname, owner)
+    if not path.is_file():
         return {}
-    return {p.name: p.read_text() for p in sorted(root.iterdir()) if p.is_file()}
+    data = json.loads(path.read_text())
+    return {name: PublishedFile(v["sha256"], v["redacted"]) for name, v in data.items()}
 
 
 def _write_private(directory: Path, files: PhoneFiles) -> None:
@@ -86,11 +97,13 @@ def stage(settings: Settings, target: PublishTarget) -> Path:
     return staging
 
 
-def _commit_snapshot(settings: Settings, target: PublishTarget, staging: Path) -> None:
-    snap = snapshot_dir(settings, target.hostname, target.owner)
-    shutil.rmtree(snap, ignore_errors=True)
-    snap.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    staging.rename(snap)
+def _commit_snapshot(settings: Settings, target: PublishTarget) -> None:
+    snap = {
+        f.name: {"sha256": f.sha256, "redacted": target.files.redact(f.content)}
+        for f in target.files.files
+    }
+    atomic_write(snapshot_file(settings, target.hostname, target.owner),
+                 json.dumps(snap, indent=1, sort_keys=True), mode=0o600)
 
 
 def extravars(target: PublishTarget, staging: Path, options: PublishOptions) -> dict[str, Any]:
@@ -110,6 +123,15 @@ def extravars(target: PublishTarget, staging: Path, options: PublishOptions) -> 
 def publish(settings: Settings, target: PublishTarget, options: PublishOptions) -> PublishOutcome:
     """Stage, run the playbook on the target, keep the snapshot on success."""
     staging = stage(settings, target)
+    try:
+        return _run(settings, target, staging, options)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _run(
+    settings: Settings, target: PublishTarget, staging: Path, options: PublishOptions
+) -> PublishOutcome:
     host_vars = {
         "ansible_host": target.address,
         **options.connection_vars,
@@ -126,11 +148,10 @@ def publish(settings: Settings, target: PublishTarget, options: PublishOptions) 
     )
     outcome = result.hosts.get(target.hostname)
     if outcome is None or not outcome.succeeded or result.status != "successful":
-        shutil.rmtree(staging, ignore_errors=True)
         error = (outcome.error if outcome else None) or f"playbook {result.status}"
         where = f" ({outcome.failed_task})" if outcome and outcome.failed_task else ""
         return PublishOutcome(target.hostname, target.owner, ok=False, error=error + where)
-    _commit_snapshot(settings, target, staging)
+    _commit_snapshot(settings, target)
     return PublishOutcome(
         target.hostname,
         target.owner,

@@ -21,6 +21,7 @@ from ..model import Customer, HardwareMaintenance, Hosting, HourPackage, Softwar
 from ..secrets import Vault, generate_password
 from ..settings import Settings
 from .publish import (
+    PublishedFile,
     PublishOptions,
     PublishOutcome,
     PublishTarget,
@@ -177,19 +178,20 @@ def diff_customer(
     return changes
 
 
-def _file_changes(host: HostFiles, old: dict[str, str], reveal: bool) -> Iterable[FileChange]:
-    def shown(text: str) -> str:
-        return text if reveal else host.files.redact(text)
-
-    new = {f.name: f.content for f in host.files.files}
+def _file_changes(
+    host: HostFiles, old: dict[str, PublishedFile], reveal: bool
+) -> Iterable[FileChange]:
+    new = {f.name: f for f in host.files.files}
     for name in sorted(set(old) | set(new)):
         before, after = old.get(name), new.get(name)
-        if before == after:
+        if before is not None and after is not None and before.sha256 == after.sha256:
             yield FileChange(host.hostname, name, "unchanged")
             continue
         status = "added" if before is None else "removed" if after is None else "changed"
+        new_text = "" if after is None else after.content
         lines = difflib.unified_diff(
-            shown(before or "").splitlines(), shown(after or "").splitlines(),
+            (before.redacted if before else "").splitlines(),
+            (new_text if reveal else host.files.redact(new_text)).splitlines(),
             f"published/{name}", f"rendered/{name}", lineterm="",
         )
         yield FileChange(host.hostname, name, status, tuple(lines))

@@ -84,7 +84,7 @@ def test_publish_is_idempotent_and_removes_swapped_phones(ws: Workspace, tmp_pat
     ws.renderer = Renderer()
     assert {c.status for c in diff_customer(ws, "acme")} == {"unchanged"}  # snapshot kept
     assert PLANTED not in _db_dump(ws)
-    assert PLANTED not in _all_text_under(ws.settings.runs_dir)
+    assert PLANTED not in _all_text_under(ws.settings.state_dir)  # runs, snapshots, staging
 
 
 def test_workaround_points_phones_to_the_standby_and_revert_removes_them(
