@@ -42,8 +42,12 @@ def mailer(settings: Settings) -> Mailer:
 
 
 def default_ssh_config(settings: Settings) -> Path | None:
-    """The lab's ssh_config when a lab is up, else None (the user's own SSH config)."""
+    """The ``ssh_config`` setting, else the lab's when a lab is up, else None (the user's
+    own SSH config)."""
     from ..lab.paths import LabPaths
+
+    if settings.ssh_config is not None:
+        return Path(settings.ssh_config)
 
     path = LabPaths.of(settings).ssh_config
     return path if path.is_file() else None

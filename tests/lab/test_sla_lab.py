@@ -169,3 +169,28 @@ def test_stopped_sip_opens_incident_mails_and_is_met_when_acked(
     assert [(r.ticket, r.status) for r in rep.rows] == [(inc.ticket, "met")]
     assert exposition(run_sweep(fleet, None, None, opts).result)  # recovered host sweeps clean
     assert eventually(lambda: probe("10.210.70.10", timeout=0.5).ok)
+
+
+def test_health_check_playbook_fails_only_the_broken_host(
+    lab_settings: Settings, sla_lab: lab.LabState, tmp_path: Path
+) -> None:
+    from orchestrator.executor import run_playbook
+    from orchestrator.settings import load_settings
+
+    settings = load_settings(
+        args={
+            "lab_run_dir": str(lab_settings.lab_run_dir),
+            "state_dir": str(tmp_path / "state"),
+            "ssh_config": str(lab.LabPaths.of(lab_settings).ssh_config),
+        }
+    )
+    inventory = {"pbx": {"hosts": {"gold-pbx": {}, "plain-pbx": {}}}}
+    lab.run_in_host(lab_settings, "plain-pbx", ["systemctl", "stop", "labpbx.service"])
+    try:
+        result = run_playbook(settings, "health_check.yml", inventory, ["gold-pbx", "plain-pbx"])
+    finally:
+        lab.run_in_host(lab_settings, "plain-pbx", ["systemctl", "start", "labpbx.service"])
+    gold, plain = result.hosts["gold-pbx"], result.hosts["plain-pbx"]
+    assert not gold.failed and gold.changed == 0, gold
+    assert plain.failed and plain.error == "PBX service inactive, SIP status 0", plain
+    assert float(gold.facts["mem_available_pct"]) > 5
