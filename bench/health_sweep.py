@@ -27,29 +27,30 @@ DEMO = Path(__file__).resolve().parent.parent / "inventory" / "demo"
 
 
 def book_for(specs: list[lab.HostSpec], root: Path) -> Fleet:
-    """One customer per synthetic lab host, so the sweep sees exactly the lab."""
+    """One customer with every synthetic lab host, so the sweep sees exactly the lab."""
     (root / "customers").mkdir(parents=True, exist_ok=True)
-    for spec in specs:
-        customer = {
-            "id": spec.name,
-            "name": spec.name,
-            "timezone": "Europe/Berlin",
-            "contacts": [{"email": f"it@{spec.name}.example"}],
-            "sites": [{"id": "main", "subnet": str(spec.subnet)}],
-            "systems": [
-                {
-                    "hostname": spec.name,
-                    "site": "main",
-                    "address": str(spec.address),
-                    "platform": "asterisk",
-                    "deployment": "hardware",
-                    "os_release": "12",
-                    "extensions": 5,
-                    "maintenance_window": ["mon-sun 00:00-24:00"],
-                }
-            ],
-        }
-        (root / "customers" / f"{spec.name}.yml").write_text(yaml.safe_dump(customer))
+    subnets = sorted({str(spec.subnet) for spec in specs})
+    customer = {
+        "id": "bench",
+        "name": "Bench",
+        "timezone": "Europe/Berlin",
+        "contacts": [{"email": "it@bench.example"}],
+        "sites": [{"id": f"s{i}", "subnet": net} for i, net in enumerate(subnets)],
+        "systems": [
+            {
+                "hostname": spec.name,
+                "site": f"s{subnets.index(str(spec.subnet))}",
+                "address": str(spec.address),
+                "platform": "asterisk",
+                "deployment": "hardware",
+                "os_release": "12",
+                "extensions": 5,
+                "maintenance_window": ["mon-sun 00:00-24:00"],
+            }
+            for spec in specs
+        ],
+    }
+    (root / "customers" / "bench.yml").write_text(yaml.safe_dump(customer))
     (root / "releases.yml").write_text((DEMO / "releases.yml").read_text())
     return load_book(root)
 
