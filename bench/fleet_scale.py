@@ -32,9 +32,7 @@ def customer_yaml(i: int, phones: int) -> str:
         "contacts:",
         f"  - {{email: it@c{i}.example}}",
         "sites:",
-        f"  - {{id: main, subnet: 10.{100 + a // 250}.{a % 250}.{b}/32}}"
-        if False
-        else f"  - {{id: main, subnet: 10.{64 + i // 65536}.{(i // 256) % 256}.{i % 256}/32}}",
+        f"  - {{id: main, subnet: 10.{64 + i // 65536}.{(i // 256) % 256}.{i % 256}/32}}",
         "systems:",
         f"  - hostname: pbx-{i:05d}",
         "    site: main",

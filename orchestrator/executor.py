@@ -228,3 +228,21 @@ def _strip_env(private: Path) -> None:
     """ansible-runner keeps the inputs under env/; drop them so nothing sensitive lingers."""
     shutil.rmtree(private / "env", ignore_errors=True)
     (private / "inventory" / "hosts.json").unlink(missing_ok=True)
+
+
+def orphaned_runs(settings: Settings, ident_prefix: str) -> list[int]:
+    """Pids of ansible-playbook processes still running from earlier runs whose ident starts
+    with ``ident_prefix`` (found by their private data dir on the command line). A controller
+    killed with -9 leaves them behind: ansible-runner starts them in their own session."""
+    marker = str(settings.runs_dir / ident_prefix)
+    pids: list[int] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(marker.encode() in a for a in argv) and any(b"ansible-playbook" in a for a in argv[:2]):
+            pids.append(int(proc.name))
+    return pids

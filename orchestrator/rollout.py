@@ -403,6 +403,7 @@ class Rollout:
         stuck = [r for r in self._rows().values() if r.status == wl.RUNNING]
         if not stuck:
             return
+        self._wait_for_orphans()
         self._emit("recheck", hosts=[r.hostname for r in stuck])
         inv = render_inventory(self.fleet, self.clock().date())
         result = executor.run_playbook(
@@ -414,6 +415,17 @@ class Rollout:
         )
         for r in stuck:
             self._recheck(r, result.hosts.get(r.hostname, executor.HostOutcome(r.hostname)))
+
+    def _wait_for_orphans(self, timeout: float = 1800.0) -> None:
+        """An ansible-playbook of a killed run may still be working on the hosts: let it
+        finish its step (bounded) before the hosts are re-checked."""
+        deadline = time.monotonic() + timeout
+        while pids := executor.orphaned_runs(self.settings, f"wave{self.row.id}-"):
+            if time.monotonic() > deadline:
+                raise RefusedError(f"ansible-playbook processes {pids} of an earlier run of wave "
+                                   f"{self.row.id} are still running; stop them first")
+            self._emit("waiting_for_orphans", hosts=[], pids=pids)
+            self.sleep(2.0)
 
     def _recheck(self, row: wl.HostRow, out: executor.HostOutcome) -> None:
         version = str(out.facts.get("version", ""))

@@ -218,15 +218,10 @@ class _Progress:
 
 
 def _finish(ctx: click.Context, outcome: WaveOutcome, as_json: bool) -> None:
-    if as_json:
-        print_json(
-            {
-                "wave": outcome.wave_id,
-                "status": outcome.status,
-                "reason": outcome.reason,
-                "hosts": outcome.hosts,
-            }
-        )
+    if as_json:  # one JSON line, the last one, after the event lines
+        result = {"event": "result", "wave": outcome.wave_id, "status": outcome.status,
+                  "reason": outcome.reason, "hosts": outcome.hosts}
+        sys.stdout.write(json.dumps(result) + "\n")
     else:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items()))
         click.echo(f"wave {outcome.wave_id}: {outcome.status} ({counts}) {outcome.reason}".rstrip())

@@ -113,7 +113,7 @@ class Ledger:
     def record(self, rec: ActionRecord) -> int:
         with self.session() as s:
             row = Action(
-                at=rec.at or utcnow(),
+                at=(rec.at or utcnow()).astimezone(UTC),  # SQLite keeps no offset: store UTC
                 actor=rec.actor,
                 kind=rec.kind,
                 customer_id=rec.customer_id,
