@@ -127,6 +127,7 @@ def nspawn_argv(paths: LabPaths, host: HostState) -> list[str]:
         "--console=read-only",
         "--link-journal=no",
         "--resolv-conf=off",
+        "--capability=CAP_NET_ADMIN",  # WireGuard spokes (wireguard-go) need TUN devices
     ]
 
 
