@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SKIP = {"run_all.py"}
+SKIP = {"run_all.py"}  # and helpers named _*.py
 
 
 def machine() -> str:
@@ -38,7 +38,9 @@ def run(script: Path) -> tuple[list[dict[str, object]], str]:
 
 
 def main() -> None:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in SKIP)
+    scripts = sorted(
+        p for p in HERE.glob("*.py") if p.name not in SKIP and not p.name.startswith("_")
+    )
     lines = [f"# Benchmark results\n\nMeasured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.\n"]
     for script in scripts:
         print(f"== {script.name}", flush=True)

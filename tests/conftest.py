@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,16 @@ def _pg_bin() -> Path | None:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A real PostgreSQL server started for this test session, stopped by its pid."""
+    with postgres_server() as url:
+        yield url
+
+
+@contextmanager
+def postgres_server(listen: str = "127.0.0.1", trust_from: tuple[str, ...] = ()) -> Iterator[str]:
+    """Start a real PostgreSQL server listening on ``listen`` (comma-separated addresses;
+    the first is the one in the returned URL) with a ``ledger`` database; ``trust_from``
+    are networks (besides localhost) whose clients may connect as ``pbxops``. Stopped by
+    its pid, data removed, when the block ends."""
     pg = _pg_bin()
     if pg is None:
         if os.environ.get("CI"):
@@ -139,12 +150,15 @@ def postgres_url() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(data, "postgres")
         as_pg = ["runuser", "-u", "postgres", "--"]
+    host = listen.split(",")[0].strip()
     try:
         subprocess.run(
             [*as_pg, str(pg / "initdb"), "-D", str(data), "-U", "pbxops", "--auth=trust"],
             check=True,
             capture_output=True,
         )
+        with (data / "pg_hba.conf").open("a") as hba:
+            hba.writelines(f"host all pbxops {net} trust\n" for net in trust_from)
         port = _free_port()
         subprocess.Popen(
             [
@@ -157,7 +171,7 @@ def postgres_url() -> Iterator[str]:
                 "-k",
                 str(data),
                 "-c",
-                "listen_addresses=127.0.0.1",
+                f"listen_addresses={listen}",
                 "-c",
                 "fsync=off",
             ],
@@ -165,14 +179,14 @@ def postgres_url() -> Iterator[str]:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        pid = _wait_pg(pg, port, data, as_pg)
+        pid = _wait_pg(pg, port, data, as_pg, host)
         try:
             subprocess.run(
                 [
                     *as_pg,
                     str(pg / "createdb"),
                     "-h",
-                    "127.0.0.1",
+                    host,
                     "-p",
                     str(port),
                     "-U",
@@ -182,18 +196,18 @@ def postgres_url() -> Iterator[str]:
                 check=True,
                 capture_output=True,
             )
-            yield f"postgresql+psycopg2://pbxops@127.0.0.1:{port}/ledger"
+            yield f"postgresql+psycopg2://pbxops@{host}:{port}/ledger"
         finally:
             _stop_pid(pid)
     finally:
         shutil.rmtree(data, ignore_errors=True)
 
 
-def _wait_pg(pg: Path, port: int, data: Path, as_pg: list[str]) -> int:
+def _wait_pg(pg: Path, port: int, data: Path, as_pg: list[str], host: str = "127.0.0.1") -> int:
     """Wait until the server accepts connections; return the postmaster's pid."""
     for _ in range(150):
         ok = subprocess.run(
-            [*as_pg, str(pg / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+            [*as_pg, str(pg / "pg_isready"), "-h", host, "-p", str(port)],
             capture_output=True,
         )
         pidfile = data / "postmaster.pid"
