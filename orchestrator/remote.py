@@ -8,6 +8,7 @@ interactive ``ssh`` verifies the host certificate with ``@cert-authority``.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,29 +69,42 @@ def interactive(argv: list[str]) -> int:
 def run_command(
     creds: Credentials, host: str, address: str, host_key: str, command: str, timeout: int = 60
 ) -> CommandResult:
-    """Run one command with Fabric; the host must present exactly ``host_key``."""
-    from fabric import Connection
-    from paramiko import Ed25519Key, RejectPolicy
+    """Run one command with Fabric; the host must present exactly ``host_key``.
+
+    No ssh_config is read (like ``ssh -F /dev/null``): nothing on this machine can
+    redirect the connection, add keys or relax the host-key check."""
+    from fabric import Config, Connection
+    from invoke.exceptions import CommandTimedOut
+    from paramiko import PKey, RejectPolicy, SSHConfig
     from paramiko.ssh_exception import SSHException
 
-    key = Ed25519Key.from_private_key_file(str(creds.key_file))
+    key = PKey.from_path(creds.key_file)
     key.load_certificate(str(creds.cert_file))
     conn = Connection(
         address,
         user=creds.user,
+        config=Config(ssh_config=SSHConfig()),
         connect_timeout=10,
         connect_kwargs={"pkey": key, "look_for_keys": False, "allow_agent": False},
     )
     kind, blob = host_key.split()[:2]
-    conn.client.get_host_keys().add(address, kind, Ed25519Key(data=_b64(blob)))
+    conn.client.get_host_keys().add(address, kind, PKey.from_type_string(kind, _b64(blob)))
     conn.client.set_missing_host_key_policy(RejectPolicy())
     try:
         res = conn.run(command, hide=True, warn=True, timeout=timeout, in_stream=False)
-    except (SSHException, OSError) as exc:
-        raise HostError(f"{host} ({address}): {exc}") from exc
+    except (SSHException, OSError, CommandTimedOut) as exc:
+        raise HostError(f"{host} ({address}): {_reason(exc)}") from exc
     finally:
         conn.close()
     return CommandResult(host, int(res.exited), str(res.stdout), str(res.stderr))
+
+
+def _reason(exc: Exception) -> str:
+    from paramiko.ssh_exception import BadHostKeyException
+
+    if isinstance(exc, BadHostKeyException):
+        return "host key mismatch: the host presented a key pbxops did not certify; refused"
+    return str(exc) or type(exc).__name__
 
 
 def _b64(text: str) -> bytes:
@@ -99,11 +113,16 @@ def _b64(text: str) -> bytes:
     return base64.b64decode(text)
 
 
+_RC = re.compile(r"pbxops-rc=(\d+)")
+
+
 def configure_linux_router(address: str, commands: list[str], ssh_config: Path | None) -> str:
     """Apply ``commands`` on a Linux edge router with Netmiko's ``linux`` driver, as root
-    through sudo; host keys checked against the ssh_config's known_hosts."""
+    through sudo; host keys checked against the ssh_config's known_hosts. Each command's
+    exit status is checked (Netmiko only returns output): the first failure raises."""
     from netmiko import ConnectHandler
     from netmiko.exceptions import NetmikoAuthenticationException, NetmikoTimeoutException
+    from paramiko.ssh_exception import SSHException
 
     params = {
         "device_type": "linux",
@@ -116,12 +135,27 @@ def configure_linux_router(address: str, commands: list[str], ssh_config: Path |
         "ssh_config_file": str(ssh_config) if ssh_config else None,
     }
     params.update(_known_hosts_params(ssh_config))
+    out = []
     try:
         with ConnectHandler(**params) as conn:
-            out = [conn.send_command(f"sudo -n {c}") for c in commands]
-    except (NetmikoAuthenticationException, NetmikoTimeoutException) as exc:
-        raise HostError(f"edge router {address}: {exc}") from exc
-    return "\n".join(str(o) for o in out)
+            for c in commands:
+                text = str(conn.send_command(f'sudo -n {c}; echo "pbxops-rc=$?"'))
+                found = _RC.findall(text)
+                output = _RC.sub("", text).strip()
+                if not found or found[-1] != "0":
+                    code = found[-1] if found else "unknown"
+                    raise HostError(
+                        f"edge router {address}: {c!r} failed (exit {code}): {output[-300:]}"
+                    )
+                out.append(output)
+    except (
+        NetmikoAuthenticationException,
+        NetmikoTimeoutException,
+        SSHException,
+        OSError,
+    ) as exc:
+        raise HostError(f"edge router {address}: {_reason(exc)}") from exc
+    return "\n".join(o for o in out if o)
 
 
 def _known_hosts_params(ssh_config: Path | None) -> dict[str, object]:

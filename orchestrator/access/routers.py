@@ -18,7 +18,7 @@ from pathlib import Path
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from ..errors import ConfigError
+from ..errors import ConfigError, HostError
 from ..model.customer import EdgeRouter
 from .context import Context
 from .spokes import Spoke
@@ -37,7 +37,17 @@ class RouterConfig:
     customer_id: str
     text: str
     path: Path
-    pushed: bool
+    pushed: bool  # applied on the router (linux routers with --configure-routers)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "router": self.router.hostname,
+            "device_type": self.router.device_type,
+            "config": str(self.path),
+            "applied": self.pushed,
+            "error": self.error,
+        }
 
 
 def _env(project_dir: Path) -> SandboxedEnvironment:
@@ -115,14 +125,18 @@ def configure(ctx: Context, spokes: list[Spoke], push: bool) -> list[RouterConfi
         path = ctx.dir / "routers" / f"{router.hostname}.cfg"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        pushed = push and router.device_type == "linux"
-        if pushed:
+        pushed, error = False, None
+        if push and router.device_type == "linux":
             from .. import remote
 
-            remote.configure_linux_router(
-                str(router.address), _commands(text), ctx.settings.ssh_config
-            )
-        out.append(RouterConfig(router, spokes[0].customer_id, text, path, pushed))
+            try:
+                remote.configure_linux_router(
+                    str(router.address), _commands(text), ctx.settings.ssh_config
+                )
+                pushed = True
+            except HostError as exc:
+                error = str(exc)
+        out.append(RouterConfig(router, spokes[0].customer_id, text, path, pushed, error))
     return out
 
 

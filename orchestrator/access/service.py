@@ -36,6 +36,7 @@ from . import ca, hub, routers
 from .context import Context, open_context
 from .hostside import PhaseResult, apply_vars, base_vars, run_phase
 from .pool import first_free
+from .routers import RouterConfig
 from .spokes import Spoke, principal, spokes_of
 
 HOST_CERT_DAYS = 365
@@ -58,10 +59,15 @@ class AccessResult:
     contract_id: str | None
     hosts: tuple[HostAccess, ...]
     revoked_serials: tuple[int, ...] = ()
+    routers: tuple[RouterConfig, ...] = ()
 
     @property
     def failed(self) -> list[HostAccess]:
         return [h for h in self.hosts if h.error]
+
+    @property
+    def failed_routers(self) -> list[RouterConfig]:
+        return [r for r in self.routers if r.error]
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +76,7 @@ class AccessResult:
             "contract": self.contract_id,
             "hosts": [h.__dict__ for h in self.hosts],
             "revoked_serials": list(self.revoked_serials),
+            "routers": [r.as_dict() for r in self.routers],
         }
 
 
@@ -237,6 +244,7 @@ def _host_results(
 
 def _finish(ctx: Context, result: AccessResult, actor: str) -> AccessResult:
     failed = result.failed
+    bad_routers = result.failed_routers
     summary = f"{result.action} remote access: " + ", ".join(
         f"{h.hostname}={h.tunnel_address}:{h.status}" for h in result.hosts
     )
@@ -247,7 +255,7 @@ def _finish(ctx: Context, result: AccessResult, actor: str) -> AccessResult:
             contract_id=result.contract_id,
             summary=summary,
             actor=actor,
-            outcome="failed" if failed else "ok",
+            outcome="failed" if failed or bad_routers else "ok",
             detail=result.as_dict(),
         )
     )
@@ -256,6 +264,13 @@ def _finish(ctx: Context, result: AccessResult, actor: str) -> AccessResult:
         raise AccessHostError(
             f"{result.action} incomplete for {len(failed)} host(s) ({names}); their tunnels "
             f"stay inactive: run `pbxops access grant {result.customer_id}` again",
+            result,
+        )
+    if bad_routers:
+        names = "; ".join(str(r.error) for r in bad_routers)
+        raise AccessHostError(
+            f"{result.action}: edge router configuration failed ({names}); the tunnels are "
+            f"up, run `pbxops access grant {result.customer_id} --configure-routers` again",
             result,
         )
     return result
@@ -275,9 +290,13 @@ def grant(
     sync_hub(ctx)
     keys, applied = _configure(ctx, spokes, rotate=False)
     sync_hub(ctx)
-    routers.configure(ctx, spokes, push=configure_routers)
+    configured = routers.configure(ctx, spokes, push=configure_routers)
     result = AccessResult(
-        "grant", customer_id, spokes[0].contract_id, _host_results(ctx, spokes, keys, applied)
+        "grant",
+        customer_id,
+        spokes[0].contract_id,
+        _host_results(ctx, spokes, keys, applied),
+        routers=tuple(configured),
     )
     return _finish(ctx, result, actor)
 
@@ -365,7 +384,46 @@ def _revoke_hostvars(
     return out
 
 
+TECHNICIAN_KIND = "access.technician"
+
+
+def _set_barred(ctx: Context, technician: str, barred: bool, actor: str) -> None:
+    what = "barred from remote access" if barred else "reinstated for remote access"
+    ctx.ledger.record(
+        ActionRecord(
+            kind=TECHNICIAN_KIND,
+            customer_id="-",
+            contract_id=None,
+            summary=f"{technician} {what}",
+            actor=actor,
+            detail={"technician": technician, "barred": barred},
+        )
+    )
+
+
+def barred_since(ctx: Context, technician: str) -> datetime | None:
+    """When the technician was revoked, if no reinstatement came after: a revoked
+    technician gets no new certificate (revoking only the current ones would let the
+    next ``login``/``run`` simply issue a fresh one)."""
+    last = None
+    for rec in ctx.ledger.actions(customer_id="-", kind_prefix=TECHNICIAN_KIND):
+        if rec.kind == TECHNICIAN_KIND and rec.detail.get("technician") == technician:
+            last = rec
+    return last.at if last is not None and last.detail.get("barred") else None
+
+
+def reinstate(settings: Settings, technician: str, actor: str) -> None:
+    """Let a revoked technician get certificates again (the old ones stay revoked)."""
+    ctx = open_context(settings)
+    if not any(t.id == technician for t in ctx.fleet.technicians):
+        raise NotFoundError(f"unknown technician {technician!r} (not in the book's roster)")
+    if barred_since(ctx, technician) is None:
+        raise RefusedError(f"{technician} is not revoked")
+    _set_barred(ctx, technician, False, actor)
+
+
 def revoke_technician(ctx: Context, technician: str, actor: str) -> list[AccessResult]:
+    _set_barred(ctx, technician, True, actor)  # first: no new certificate from now on
     serials = _revoke_user_certs(ctx, technician=technician)
     results = []
     customers = sorted({a.customer_id for a in allocations(ctx.ledger) if a.status == "active"})

@@ -17,18 +17,19 @@ from datetime import timedelta
 from pathlib import Path
 
 from .. import remote
-from ..errors import ConfigError, NotFoundError, RefusedError
+from ..errors import ConfigError, HostError, NotFoundError, RefusedError
 from ..ledger import ActionRecord
 from ..ledger.access import Certificate, CertificateRequest, certificates
 from ..settings import Settings
 from . import ca
 from .context import Context, open_context
-from .service import latest_host_certificate, require_active
+from .service import barred_since, latest_host_certificate, require_active
 from .spokes import principal, spokes_of
 
 DEFAULT_HOURS = 8.0
 MAX_HOURS = 12.0
 LOGIN_USER = "pbxops"
+UNREACHABLE = 255  # ssh's exit code for "could not connect / verify"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ def issue(
     """Sign a technician's key for one customer; refused beyond MAX_HOURS or without SLA."""
     if not 0 < hours <= MAX_HOURS:
         raise RefusedError(f"certificates are short-lived: at most {MAX_HOURS:g} hours")
+    since = barred_since(ctx, technician)
+    if since is not None:
+        raise RefusedError(
+            f"{technician}'s remote access was revoked at {since:%Y-%m-%d %H:%M} UTC: no new "
+            f"certificates (`pbxops access reinstate {technician}` lifts this)"
+        )
     contract = spokes_of(ctx.fleet, customer_id, ctx.today)[0].contract_id
     req = CertificateRequest(
         kind="user",
@@ -197,7 +204,10 @@ def _pick(session: Session, host: str | None) -> str:
 
 
 def run(settings: Settings, session: Session, command: list[str]) -> list[remote.CommandResult]:
-    """Run ``command`` on each of the customer's hosts (Fabric); every run is a ledger row."""
+    """Run ``command`` on each of the customer's hosts (Fabric); every run is a ledger row
+    (who, when, what, exit code). A host that cannot be reached or presents another host
+    key than the one pbxops certified gets exit code 255 (as with ssh) and the error; the
+    other hosts still run."""
     ctx = open_context(settings)
     check(ctx, _refresh(ctx, session.certificate), session.customer_id)
     text = shlex.join(command)
@@ -206,8 +216,17 @@ def run(settings: Settings, session: Session, command: list[str]) -> list[remote
         host_cert = latest_host_certificate(ctx, host)
         if host_cert is None:
             raise ConfigError(f"{host}: no host certificate recorded; run grant again")
-        res = remote.run_command(session.credentials, host, address, host_cert.public_key, text)
+        try:
+            res = remote.run_command(session.credentials, host, address, host_cert.public_key, text)
+        except HostError as exc:  # unreachable, host key refused: this host only
+            res = remote.CommandResult(host, UNREACHABLE, "", f"error: {exc}")
         results.append(res)
+        detail: dict[str, object] = {
+            "exit_code": res.exit_code,
+            "serial": session.certificate.serial,
+        }
+        if res.exit_code == UNREACHABLE:
+            detail["error"] = res.stderr
         ctx.ledger.record(
             ActionRecord(
                 kind="access.run",
@@ -217,7 +236,7 @@ def run(settings: Settings, session: Session, command: list[str]) -> list[remote
                 actor=session.technician,
                 host=host,
                 outcome="ok" if res.exit_code == 0 else "failed",
-                detail={"exit_code": res.exit_code, "serial": session.certificate.serial},
+                detail=detail,
             )
         )
     return results

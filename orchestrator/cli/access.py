@@ -27,6 +27,9 @@ def _show(result: service.AccessResult, as_json: bool) -> None:
         ["host", "tunnel", "status", "changed", "error"],
         [[h.hostname, h.tunnel_address, h.status, h.changed, h.error or ""] for h in result.hosts],
     )
+    for r in result.routers:
+        state = "applied" if r.pushed else f"error: {r.error}" if r.error else "written"
+        click.echo(f"edge router {r.router.hostname} ({r.router.device_type}): {r.path} {state}")
     if result.revoked_serials:
         click.echo(f"revoked certificate serials: {', '.join(map(str, result.revoked_serials))}")
 
@@ -95,9 +98,19 @@ def status(ctx: click.Context, customer: str | None, as_json: bool) -> None:
 @json_option
 @click.pass_context
 def revoke(ctx: click.Context, target: str, as_json: bool) -> None:
-    """Revoke a CUSTOMER (tunnel removed, certificates revoked) or a TECHNICIAN."""
+    """Revoke a CUSTOMER (tunnel removed, certificates revoked) or a TECHNICIAN (every
+    certificate revoked, and no new one until `pbxops access reinstate TECHNICIAN`)."""
     settings = settings_of(ctx)
     _run_showing(lambda: service.revoke(settings, target, actor()), as_json)
+
+
+@group.command("reinstate")
+@click.argument("technician")
+@click.pass_context
+def reinstate(ctx: click.Context, technician: str) -> None:
+    """Let a revoked TECHNICIAN get certificates again (old ones stay revoked)."""
+    service.reinstate(settings_of(ctx), technician, actor())
+    click.echo(f"{technician} may get remote-access certificates again")
 
 
 @group.command("rotate")

@@ -1,6 +1,11 @@
 """Remote access end to end on real lab hosts: a WireGuard tunnel through wireguard-go,
 technicians logging in over it with fresh certificates and verifying hosts by their host
-certificates; revocation, rotation, wrong principals and expired certificates refused."""
+certificates; revocation, rotation, wrong principals and expired certificates refused;
+`pbxops run` (Fabric) on every host of a customer, recorded in the ledger; a Linux edge
+router configured through Netmiko.
+
+Lab hosts: lab-01 acme, lab-02 bravo, lab-03 + lab-04 delta (one site), lab-05 delta's
+edge router (Linux, nftables)."""
 
 from __future__ import annotations
 
@@ -16,19 +21,25 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from orchestrator import lab
 from orchestrator.access import ca, hub, service, sessions
 from orchestrator.access.context import open_context
+from orchestrator.cli import main
 from orchestrator.errors import RefusedError
 from orchestrator.ledger.access import CertificateRequest, allocations
 from orchestrator.settings import Settings, load_settings
 
 from ..conftest import DEMO_BOOK, VALID_CUSTOMER
-from .conftest import eventually
+from .conftest import eventually, running_lab
 
 pytestmark = pytest.mark.lab
 DEBS = Path("/var/cache/pbxops-lab/debs")
+ROUTER_DEBS = Path("/var/cache/pbxops-lab/router-debs")
+NFTABLES = ("nftables", "libnftables1", "libnftnl11", "libjansson4")
+DELTA_HOSTS = {"lab-03": "10.210.0.12", "lab-04": "10.210.0.13"}
+DELTA_ROUTER = "lab-05"  # 10.210.0.14
 
 
 def customer(cid: str, host: str, address: str, sla: bool) -> dict[str, Any]:
@@ -46,6 +57,21 @@ def customer(cid: str, host: str, address: str, sla: bool) -> dict[str, Any]:
     return c
 
 
+def delta() -> dict[str, Any]:
+    """Two PBXs on one site whose edge router is a Linux host (lab-05)."""
+    c = customer("delta", "lab-03", DELTA_HOSTS["lab-03"], sla=True)
+    c["sites"] = [
+        {
+            "id": "hq",
+            "subnet": "10.210.0.12/30",
+            "edge_router": {"hostname": "delta-edge", "address": "10.210.0.14"},
+        }
+    ]
+    second = {**c["systems"][0], "hostname": "lab-04", "address": DELTA_HOSTS["lab-04"]}
+    c["systems"].append(second)
+    return c
+
+
 def wireguard_debs() -> Path:
     if not any(DEBS.glob("wireguard-go_*.deb")):
         DEBS.mkdir(parents=True, exist_ok=True)
@@ -56,8 +82,14 @@ def wireguard_debs() -> Path:
 
 
 @pytest.fixture(scope="module")
+def lab5(lab_settings: Settings) -> Iterator[lab.LabState]:
+    with running_lab(lab_settings, lab.synthetic_specs(5)) as state:
+        yield state
+
+
+@pytest.fixture(scope="module")
 def access_settings(
-    lab3: lab.LabState, lab_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    lab5: lab.LabState, lab_settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Settings]:
     if shutil.which("wireguard-go") is None:
         pytest.skip("wireguard-go missing (apt-get install -t bookworm-backports wireguard-go)")
@@ -69,7 +101,8 @@ def access_settings(
     for c in (
         customer("acme", "lab-01", "10.210.0.10", sla=True),
         customer("bravo", "lab-02", "10.210.0.11", sla=True),
-        customer("nosla", "lab-03", "10.210.0.12", sla=False),
+        customer("nosla", "nosla-pbx", "10.210.0.99", sla=False),  # refused: never reached
+        delta(),
     ):
         (book / "customers" / f"{c['id']}.yml").write_text(yaml.safe_dump(c, sort_keys=False))
     settings = load_settings(
@@ -142,6 +175,152 @@ def test_grant_brings_up_a_tunnel_and_a_certificate_login_over_it(
     assert runs[-1].actor == "mweber" and runs[-1].detail["exit_code"] == 0
 
 
+def cli(settings: Settings, *args: str) -> Any:
+    return CliRunner().invoke(main, list(args), env={**_env_of(settings), "PBXOPS_ACTOR": "ops"})
+
+
+def run_rows(settings: Settings, cid: str) -> list[Any]:
+    return open_context(settings).ledger.actions(cid, kind_prefix="access.run")
+
+
+def test_run_goes_through_the_tunnel_on_every_host_and_is_recorded(
+    access_settings: Settings,
+) -> None:
+    granted = cli(access_settings, "access", "grant", "delta")
+    assert granted.exit_code == 0, granted.output
+    tunnels = {r["host"]: r["tunnel_address"] for r in service.status(access_settings, "delta")}
+    assert sorted(tunnels) == sorted(DELTA_HOSTS)
+    hub_ip = str(next(open_context(access_settings).pool.hosts()))
+    before = len(run_rows(access_settings, "delta"))
+
+    done = cli(
+        access_settings,
+        "run",
+        "delta",
+        "--as",
+        "mweber",
+        "--",
+        "sh",
+        "-c",
+        'echo "$(hostname) $SSH_CONNECTION"',
+    )
+    assert done.exit_code == 0, done.output
+    for host, tunnel in tunnels.items():
+        block = done.stdout.split(f"== {host} (exit 0)\n", 1)[1].splitlines()[0].split()
+        # "<hostname> <client ip> <client port> <server ip> <server port>": over the tunnel
+        assert (block[0], block[1], block[3]) == (host, hub_ip, tunnel)
+    rows = run_rows(access_settings, "delta")[before:]
+    assert sorted(r.host for r in rows) == sorted(DELTA_HOSTS)
+    ctx = open_context(access_settings)
+    serials = {r.detail["serial"] for r in rows}
+    assert len(serials) == 1, "one certificate for the run"
+    cert = next(c for c in ca_certs(ctx, "mweber") if c.serial in serials)
+    assert cert.principals == ("cust-delta",) and cert.valid_at(ctx.now)
+    assert cert.valid_before - cert.valid_after <= timedelta(hours=sessions.MAX_HOURS, minutes=5)
+    for r in rows:
+        assert (r.actor, r.detail["exit_code"], r.outcome) == ("mweber", 0, "ok")
+        assert r.summary == "sh -c 'echo \"$(hostname) $SSH_CONNECTION\"'" and r.at is not None
+
+    failing = cli(
+        access_settings,
+        "run",
+        "delta",
+        "--as",
+        "mweber",
+        "--",
+        "sh",
+        "-c",
+        'test "$(hostname)" = lab-03 || exit 4',
+    )
+    assert failing.exit_code == 4, failing.output
+    assert "== lab-03 (exit 0)" in failing.stdout and "== lab-04 (exit 4)" in failing.stdout
+    rows = run_rows(access_settings, "delta")[before + 2 :]
+    assert {r.host: (r.detail["exit_code"], r.outcome) for r in rows} == {
+        "lab-03": (0, "ok"),
+        "lab-04": (4, "failed"),
+    }
+
+
+def ca_certs(ctx: Any, technician: str) -> list[Any]:
+    from orchestrator.ledger.access import certificates
+
+    return certificates(ctx.ledger, subject=technician, kind="user")
+
+
+def test_run_refuses_a_host_presenting_another_host_key(access_settings: Settings) -> None:
+    key = "/etc/ssh/ssh_host_ed25519_key"
+    swap = (
+        f"cp {key} /root/hk && cp {key}.pub /root/hk.pub && rm -f {key} {key}.pub && "
+        f"ssh-keygen -q -t ed25519 -N '' -f {key} && systemctl restart ssh"
+    )
+    before = len(run_rows(access_settings, "delta"))
+    lab.run_in_host(access_settings, "lab-04", ["sh", "-c", swap])
+    try:
+        done = cli(access_settings, "run", "delta", "--as", "mweber", "--", "hostname")
+    finally:
+        restore = f"cp /root/hk {key} && cp /root/hk.pub {key}.pub && systemctl restart ssh"
+        lab.run_in_host(access_settings, "lab-04", ["sh", "-c", restore])
+    assert done.exit_code == 125, done.output  # 255 (as ssh), capped for the shell
+    assert "== lab-03 (exit 0)" in done.stdout and "== lab-04 (exit 255)" in done.stdout
+    assert "host key mismatch" in done.stderr
+    rows = {r.host: r for r in run_rows(access_settings, "delta")[before:]}
+    assert rows["lab-04"].detail["exit_code"] == 255 and rows["lab-04"].outcome == "failed"
+    assert "host key mismatch" in rows["lab-04"].detail["error"]
+    again = eventually(
+        lambda: cli(access_settings, "run", "delta", "--as", "mweber", "--", "true").exit_code == 0,
+        20,
+        every=1,
+    )
+    assert again, "the restored host key is accepted again"
+
+
+def router_debs() -> list[Path]:
+    if not all(any(ROUTER_DEBS.glob(f"{n}_*.deb")) for n in NFTABLES):
+        ROUTER_DEBS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", *NFTABLES], cwd=ROUTER_DEBS, check=True)
+    return sorted(ROUTER_DEBS.glob("*.deb"))
+
+
+def nft_table(settings: Settings) -> str:
+    return lab.run_in_host(
+        settings, DELTA_ROUTER, ["nft", "list", "table", "inet", "pbxops_access"]
+    )
+
+
+def test_grant_configures_the_linux_edge_router_through_netmiko(
+    access_settings: Settings,
+) -> None:
+    ssh_config = str(lab.LabPaths.of(access_settings).ssh_config)
+    debs = router_debs()
+    subprocess.run(
+        ["scp", "-q", "-F", ssh_config, *map(str, debs), f"{DELTA_ROUTER}:/tmp/"], check=True
+    )
+    lab.run_in_host(
+        access_settings,
+        DELTA_ROUTER,
+        ["sh", "-c", "dpkg -i /tmp/*.deb >/dev/null && rm /tmp/*.deb"],
+    )
+    with pytest.raises(Exception, match="pbxops_access"):
+        nft_table(access_settings)  # nothing configured yet
+
+    first = cli(access_settings, "access", "grant", "delta", "--configure-routers")
+    assert first.exit_code == 0, first.output
+    assert "edge router delta-edge (linux)" in first.stdout and "applied" in first.stdout
+    table = nft_table(access_settings)
+    for pbx in DELTA_HOSTS.values():
+        assert f"ip saddr {pbx} ip daddr 10.209.0.1 udp dport 51820 accept" in table
+        assert f"ip saddr 10.209.0.1 udp sport 51820 ip daddr {pbx} accept" in table
+    assert table.count(" accept") == 2 * len(DELTA_HOSTS)
+    rendered = (access_settings.state_dir / "access/routers/delta-edge.cfg").read_text()
+    assert "nft add rule inet pbxops_access forward ip saddr 10.210.0.12" in rendered
+
+    second = cli(access_settings, "access", "grant", "delta", "--configure-routers", "--json")
+    assert second.exit_code == 0, second.output
+    assert nft_table(access_settings) == table, "a second grant leaves the router as it was"
+    record = open_context(access_settings).ledger.actions("delta", kind_prefix="access.grant")[-1]
+    assert record.detail["routers"][0]["applied"] is True
+
+
 def test_wrong_principal_and_expired_certificates_are_denied(access_settings: Settings) -> None:
     service.grant(access_settings, "bravo", "test")
     bravo_tunnel = service.status(access_settings, "bravo")[0]["tunnel_address"]
@@ -175,6 +354,12 @@ def test_revoked_technician_certificate_is_refused(access_settings: Settings) ->
     assert refused.returncode == 255 and "Permission denied" in refused.stderr
     with pytest.raises(RefusedError, match="revoked"):
         sessions.run(access_settings, session, ["true"])
+    barred = cli(access_settings, "run", "acme", "--as", "oncall", "--", "true")
+    assert barred.exit_code == 5, "a revoked technician gets no fresh certificate either"
+    assert "oncall's remote access was revoked" in barred.output
+    assert cli(access_settings, "access", "reinstate", "oncall").exit_code == 0
+    back = cli(access_settings, "run", "acme", "--as", "oncall", "--", "true")
+    assert back.exit_code == 0, back.output
 
 
 def test_rotate_replaces_keys_old_fail_new_work(access_settings: Settings) -> None:
