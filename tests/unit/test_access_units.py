@@ -229,3 +229,24 @@ def test_golden_cisco_config() -> None:
         "ip nat inside source static udp 10.210.4.10 51820 interface GigabitEthernet0/0 51820"
         in text
     )
+
+
+def test_a_revoked_technician_gets_no_new_certificate_until_reinstated(tmp_path: Path) -> None:
+    from orchestrator.access import service
+
+    settings = load_settings(
+        args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
+    )
+    ctx = open_context(settings)
+    ca.ensure_ca(ctx.ledger, ctx.vault, "user")
+    public = _user_key(tmp_path)
+    sessions.issue(ctx, "mweber", "clinic-nord", public, 1, "ops")
+    service.revoke(settings, "mweber", "ops")  # no active tunnels: certificates only
+    with pytest.raises(RefusedError, match="mweber's remote access was revoked"):
+        sessions.issue(open_context(settings), "mweber", "clinic-nord", public, 1, "ops")
+    sessions.issue(ctx, "tkaya", "clinic-nord", public, 1, "ops")  # others unaffected
+    with pytest.raises(RefusedError, match="not revoked"):
+        service.reinstate(settings, "tkaya", "ops")
+    service.reinstate(settings, "mweber", "ops")
+    cert, _ = sessions.issue(open_context(settings), "mweber", "clinic-nord", public, 1, "ops")
+    assert cert.revoked_at is None
