@@ -6,15 +6,34 @@ Roles publish results for pbxops with ``set_fact`` of ``<role>_out_<name>`` vari
 (role-prefixed, as ansible-lint wants); they land in ``HostOutcome.facts[<name>]``. Each run gets its own private data dir under
 ``settings.runs_dir/<ident>`` with ansible-runner's artifacts (no secrets: tasks that
 touch secrets are ``no_log``, and nothing secret is passed as extravars).
+
+Execution nodes (``settings.execution_nodes``, used when the caller passes
+``distribute=True``): the hosts are dealt round-robin to the nodes and each node runs its
+share with ansible-runner's own remote-execution protocol, ``transmit`` here ->
+``ansible-runner worker`` on the node (stdin/stdout through ``ssh``) -> ``process`` here,
+the way AWX's receptor mesh does it. Events stream back into the same ``_Collector``; the
+artifacts come back into ``runs_dir/<ident>/node-<node>/artifacts/run``. What the node
+needs is shipped in the private data dir: the project (playbooks, roles, ansible.cfg), the
+inventory, an ssh_config and the known_hosts files derived from ``settings.ssh_config``; the
+ops key goes through ansible-runner's ``ssh_key`` (an ssh-agent on the node, never a file
+here). Extravars named ``*_fetch_dir`` are controller directories: on a node, ``fetch``
+writes into the worker's artifacts and the files are moved to that directory when they
+come back. A node that fails mid-run leaves its hosts without a result:
+``ExecutionNodeError`` names the node and carries the result of the other nodes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
+import re
+import shlex
 import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +43,7 @@ from typing import Any
 
 import ansible_runner
 
-from .errors import ConfigError
+from .errors import ConfigError, HostError
 from .inventory import static_inventory
 from .settings import Settings
 
@@ -60,6 +79,7 @@ class RunResult:
     rc: int
     hosts: dict[str, HostOutcome]
     artifact_dir: Path
+    nodes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its hosts
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -78,11 +98,11 @@ class _Collector:
         kind = event.get("event", "")
         data = event.get("event_data", {})
         host = data.get("host")
-        if kind in _OUTCOME_EVENTS and host:
-            with self.lock:
+        with self.lock:  # one node thread at a time (a local run has only one)
+            if kind in _OUTCOME_EVENTS and host:
                 self._apply(kind, host, data)
-        if self.forward is not None:
-            self.forward(_slim(event))
+            if self.forward is not None:
+                self.forward(_slim(event))
         return True  # keep ansible-runner's own artifact of the event
 
     def _apply(self, kind: str, host: str, data: dict[str, Any]) -> None:
@@ -185,23 +205,31 @@ def run_playbook(
     check: bool = False,
     forks: int | None = None,
     cancel: Callable[[], bool] | None = None,
+    distribute: bool = False,
 ) -> RunResult:
     """Run ``playbooks/<playbook>`` on ``hosts`` (a limit within ``inventory``, Ansible's
-    JSON inventory). Never raises for host failures: read them from the result."""
+    JSON inventory). Never raises for host failures: read them from the result.
+
+    ``distribute``: run on ``settings.execution_nodes`` when there are any (only for
+    playbooks that read nothing from the controller but ``*_fetch_dir`` extravars); raises
+    ``ExecutionNodeError`` when a node fails."""
     path = settings.project_dir / "playbooks" / playbook
     if not path.is_file():
         raise ConfigError(f"playbook not found: {path}")
     ident = ident or new_ident(Path(playbook).stem)
+    static = static_inventory(dict(inventory)) if "_meta" in inventory else dict(inventory)
+    collector = _Collector(hosts, on_event)
+    cmdline = "--check --diff" if check else None
+    if distribute and settings.execution_nodes and hosts:
+        nodes = NodeJob(settings, playbook, static, dict(extravars or {}), ident, cmdline, forks)
+        return nodes.run(list(hosts), collector, cancel)
     private = settings.runs_dir / ident
     (private / "inventory").mkdir(parents=True, exist_ok=True)
     inv_file = private / "inventory" / "hosts.json"
-    static = static_inventory(dict(inventory)) if "_meta" in inventory else dict(inventory)
     inv_file.write_text(json.dumps(static))
     (settings.state_dir / "ansible-tmp").mkdir(parents=True, exist_ok=True)
     _ensure_ansible_on_path()
-    collector = _Collector(hosts, on_event)
     nforks = forks or max(1, min(settings.forks, len(hosts) or 1))
-    cmdline = "--check --diff" if check else None
     runner = ansible_runner.run(
         private_data_dir=str(private),
         project_dir=str(settings.project_dir),
@@ -228,6 +256,319 @@ def _strip_env(private: Path) -> None:
     """ansible-runner keeps the inputs under env/; drop them so nothing sensitive lingers."""
     shutil.rmtree(private / "env", ignore_errors=True)
     (private / "inventory" / "hosts.json").unlink(missing_ok=True)
+
+
+NODE_WORK_DIR = "/tmp"  # where a node's worker unpacks the private data dir (deleted after)
+_NODE_DIR_PREFIX = "pbxops-"
+_NODE_OK = ("successful", "failed")  # the playbook ran to its end (hosts may have failed)
+_FETCH_SUFFIX = "_fetch_dir"
+
+
+class ExecutionNodeError(HostError):
+    """Execution nodes failed during a run: their hosts have no result (they were in flight).
+    ``result`` holds what the other nodes reported; ``failures`` maps node -> reason."""
+
+    def __init__(self, failures: dict[str, str], lost: dict[str, tuple[str, ...]],
+                 result: RunResult) -> None:
+        self.failures, self.lost, self.result = failures, lost, result
+        super().__init__("; ".join(
+            f"execution node {node} failed: {reason} (no result for {', '.join(lost[node])})"
+            for node, reason in failures.items()
+        ))
+
+    @property
+    def lost_hosts(self) -> list[str]:
+        return [h for hosts in self.lost.values() for h in hosts]
+
+
+def split_hosts(hosts: Sequence[str], nodes: Sequence[str]) -> dict[str, list[str]]:
+    """Deal ``hosts`` to ``nodes`` round-robin, in order (shares differ by at most one);
+    nodes left without a host are left out."""
+    if not nodes:
+        raise ConfigError("no execution nodes configured")
+    shares: dict[str, list[str]] = {node: [] for node in nodes}
+    for i, host in enumerate(dict.fromkeys(hosts)):
+        shares[nodes[i % len(nodes)]].append(host)
+    return {node: share for node, share in shares.items() if share}
+
+
+def node_slug(node: str) -> str:
+    """A file-name-safe form of an ssh destination (``ops@node-1:22`` -> ``ops-node-1-22``)."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", node).strip("-.") or "node"
+
+
+@dataclass(frozen=True)
+class NodeSsh:
+    """What a node needs to reach the targets like the controller does: an ssh_config
+    (paths rewritten into the shipped dir), the known_hosts files it names, and the
+    identity files it named (their key goes to the node's ssh-agent, not into a file)."""
+
+    config: str
+    known_hosts: tuple[Path, ...]
+    identities: tuple[Path, ...]
+
+
+_SSH_KEYWORD = re.compile(r"^(\s*)([A-Za-z]+)(\s*=\s*|\s+)(.*)$")
+
+
+def node_ssh_config(text: str, ssh_dir: str) -> NodeSsh:
+    """Rewrite the controller's ssh_config for a node whose shipped files are in
+    ``ssh_dir``: known-hosts files become ``ssh_dir/known_hosts-N``, identity files are
+    dropped (the node's ssh-agent holds the key) and ``IdentitiesOnly`` with them."""
+    lines: list[str] = []
+    known: list[Path] = []
+    identities: list[Path] = []
+    for line in text.splitlines():
+        m = _SSH_KEYWORD.match(line)
+        key = m.group(2).lower() if m else ""
+        if key == "include":
+            raise ConfigError("an ssh_config with Include cannot be shipped to execution nodes")
+        if m and key == "identityfile":
+            identities.append(Path(m.group(4).strip().strip('"')).expanduser())
+            continue
+        if m and key == "identitiesonly":
+            continue
+        if m and key in ("userknownhostsfile", "globalknownhostsfile"):
+            names = []
+            for name in shlex.split(m.group(4)):
+                if name.lower() in ("/dev/null", "none"):
+                    names.append(name)
+                    continue
+                known.append(Path(name).expanduser())
+                names.append(f"{ssh_dir}/known_hosts-{len(known) - 1}")
+            line = f"{m.group(1)}{m.group(2)} {' '.join(names)}"
+        lines.append(line)
+    return NodeSsh("\n".join(lines) + "\n", tuple(known), tuple(identities))
+
+
+def node_ssh_argv(settings: Settings, node: str, command: str) -> list[str]:
+    """``ssh`` to an execution node with the controller's ssh_config; no tty, so the
+    stream stays binary-clean, and keepalives so a vanished node is noticed."""
+    argv = ["ssh"]
+    if settings.ssh_config is not None:
+        argv += ["-F", str(settings.ssh_config)]
+    return [*argv, "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=10",
+            "-o", "ServerAliveCountMax=3", node, command]
+
+
+def _never() -> bool:
+    return False
+
+
+class _NodeRun:
+    """One node's share: transmit -> ``ssh node ansible-runner worker`` -> process."""
+
+    def __init__(self, node: str, hosts: list[str], private: Path, remote: str) -> None:
+        self.node, self.hosts, self.private, self.remote = node, hosts, private, remote
+        self.status = "unstarted"
+        self.rc = 0
+        self.explanation = ""
+        self.canceled = False
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _on_status(self, data: dict[str, Any], runner_config: Any = None) -> None:
+        if data.get("job_explanation"):
+            self.explanation = str(data["job_explanation"])
+
+    def run(self, argv: list[str], kwargs: dict[str, Any], collector: _Collector) -> None:
+        with tempfile.TemporaryFile() as stderr:
+            try:
+                self.proc = subprocess.Popen(
+                    argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr
+                )
+            except OSError as exc:
+                self.status, self.explanation = "error", f"cannot start ssh: {exc}"
+                return
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            try:
+                ansible_runner.run(
+                    streamer="transmit", _output=self.proc.stdin,
+                    private_data_dir=str(self.private), cancel_callback=_never, **kwargs,
+                )
+            except OSError:
+                pass  # the node went away; process() below reports it
+            finally:
+                with contextlib.suppress(OSError):
+                    self.proc.stdin.close()
+            processor = ansible_runner.run(
+                streamer="process", _input=self.proc.stdout, private_data_dir=str(self.private),
+                ident="run", quiet=True, event_handler=collector,
+                status_handler=self._on_status, cancel_callback=_never,
+            )
+            self.proc.stdout.close()
+            ssh_rc = self.proc.wait()
+            self.status = str(processor.status)
+            stderr.seek(0)
+            tail = [ln for ln in stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        rc_file = self.private / "artifacts" / "run" / "rc"
+        rc_text = rc_file.read_text().strip() if rc_file.is_file() else ""
+        self.rc = int(rc_text) if rc_text.lstrip("-").isdigit() else -1
+        if self.status not in _NODE_OK:
+            why = "canceled" if self.canceled else (self.explanation or self.status)
+            if "Unexpected empty line" in why:
+                why = "the worker's stream ended before the run finished"
+            if ssh_rc:
+                why += f" (ssh exit {ssh_rc}{': ' + tail[-1][:300] if tail else ''})"
+            self.explanation = why
+
+    def stop(self) -> None:
+        self.canceled = True
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+
+
+class NodeJob:
+    """One playbook run spread over the execution nodes."""
+
+    def __init__(self, settings: Settings, playbook: str, inventory: dict[str, Any],
+                 extravars: dict[str, Any], ident: str, cmdline: str | None,
+                 forks: int | None) -> None:
+        self.settings, self.playbook, self.inventory = settings, playbook, inventory
+        self.extravars, self.ident, self.cmdline, self.forks = extravars, ident, cmdline, forks
+        self.top = settings.runs_dir / ident
+        self.ssh = self._ssh()
+
+    def _ssh(self) -> tuple[NodeSsh, str | None] | None:
+        cfg = self.settings.ssh_config
+        if cfg is None:
+            return None  # the nodes use their own ssh configuration, keys and known_hosts
+        if not Path(cfg).is_file():
+            raise ConfigError(f"ssh_config not found: {cfg}")
+        shape = node_ssh_config(Path(cfg).read_text(), "{ssh_dir}")
+        for path in shape.known_hosts + shape.identities[:1]:
+            if not path.is_file():
+                raise ConfigError(f"{cfg} names {path}, which does not exist")
+        key = shape.identities[0].read_text() if shape.identities else None
+        return shape, key
+
+    def run(self, hosts: list[str], collector: _Collector,
+            cancel: Callable[[], bool] | None) -> RunResult:
+        shares = split_hosts(hosts, self.settings.execution_nodes)
+        runs: list[_NodeRun] = []
+        threads: list[threading.Thread] = []
+        for node, share in shares.items():
+            slug = node_slug(node)
+            remote = f"{NODE_WORK_DIR}/{_NODE_DIR_PREFIX}{self.ident}-{slug}"
+            run = _NodeRun(node, share, self.top / f"node-{slug}", remote)
+            kwargs = self._prepare(run)
+            command = (f"{self.settings.execution_node_command} worker "
+                       f"--private-data-dir={shlex.quote(remote)} --delete")
+            argv = node_ssh_argv(self.settings, node, command)
+            runs.append(run)
+            threads.append(threading.Thread(target=run.run, args=(argv, kwargs, collector),
+                                            name=f"node-{slug}", daemon=True))
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.5)
+                    if cancel is not None and cancel():
+                        for r in runs:
+                            r.stop()
+        except BaseException:
+            for r in runs:
+                r.stop()
+            raise
+        finally:
+            for r in runs:
+                self._cleanup(r)
+        return self._result(runs, collector)
+
+    def _prepare(self, run: _NodeRun) -> dict[str, Any]:
+        private, remote = run.private, run.remote
+        project = private / "project"
+        shutil.rmtree(private, ignore_errors=True)
+        project.mkdir(parents=True)
+        src = self.settings.project_dir
+        shutil.copytree(src / "playbooks", project / "playbooks")
+        shutil.copytree(src / "roles", project / "roles")
+        shutil.copy2(src / "ansible.cfg", project / "ansible.cfg")
+        (private / "inventory").mkdir()
+        (private / "inventory" / "hosts.json").write_text(json.dumps(self.inventory))
+        nforks = self.forks or max(1, min(self.settings.forks, len(run.hosts)))
+        env = {
+            "ANSIBLE_CONFIG": f"{remote}/project/ansible.cfg",
+            "ANSIBLE_ROLES_PATH": f"{remote}/project/roles",
+            "ANSIBLE_FORKS": str(nforks),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
+            "ANSIBLE_LOCAL_TEMP": f"{remote}/tmp",
+            **strategy_env(self.settings.strategy),
+        }
+        kwargs: dict[str, Any] = {}
+        if self.ssh is not None:
+            shape, key = self.ssh
+            ssh_dir = private / "ssh"
+            ssh_dir.mkdir()
+            (ssh_dir / "config").write_text(shape.config.replace("{ssh_dir}", f"{remote}/ssh"))
+            for i, path in enumerate(shape.known_hosts):
+                shutil.copyfile(path, ssh_dir / f"known_hosts-{i}")
+            env["ANSIBLE_SSH_ARGS"] = (
+                f"-F {remote}/ssh/config -o ControlMaster=auto -o ControlPersist=120s"
+            )
+            env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
+            if key:
+                kwargs["ssh_key"] = key
+        extravars = dict(self.extravars)
+        for name, value in self.extravars.items():
+            if name.endswith(_FETCH_SUFFIX) and value:
+                extravars[name] = f"{remote}/artifacts/run/fetched/{name}"
+        kwargs.update(
+            playbook=str(project / "playbooks" / self.playbook),
+            inventory=str(private / "inventory" / "hosts.json"),
+            limit=",".join(run.hosts),
+            extravars=extravars,
+            envvars=env,
+            forks=nforks,
+            ident="run",
+            suppress_env_files=True,
+        )
+        if self.cmdline:
+            kwargs["cmdline"] = self.cmdline
+        return kwargs
+
+    def _cleanup(self, run: _NodeRun) -> None:
+        """Move fetched files to their controller directories; drop the shipped inputs."""
+        fetched = run.private / "artifacts" / "run" / "fetched"
+        for name, value in self.extravars.items():
+            src = fetched / name
+            if name.endswith(_FETCH_SUFFIX) and value and src.is_dir():
+                shutil.copytree(src, Path(str(value)), dirs_exist_ok=True)
+        shutil.rmtree(fetched, ignore_errors=True)
+        for name in ("project", "ssh", "inventory", "env"):
+            shutil.rmtree(run.private / name, ignore_errors=True)
+
+    def _result(self, runs: list[_NodeRun], collector: _Collector) -> RunResult:
+        failed = {r.node: r.explanation for r in runs if r.status not in _NODE_OK}
+        statuses = {r.status for r in runs}
+        status = "error" if failed else ("failed" if "failed" in statuses else "successful")
+        result = RunResult(
+            self.ident, status, max((r.rc for r in runs), default=0), collector.hosts,
+            self.top, {r.node: tuple(r.hosts) for r in runs},
+        )
+        if failed:
+            lost = {r.node: tuple(r.hosts) for r in runs if r.node in failed}
+            raise ExecutionNodeError(failed, lost, result)
+        return result
+
+
+def orphaned_node_runs(settings: Settings, ident_prefix: str) -> list[str]:
+    """``node:pid`` of processes still running on execution nodes for runs whose ident
+    starts with ``ident_prefix`` (a worker whose controller died). A node that cannot be
+    reached has nothing running that could still touch a host through it."""
+    marker = f"{_NODE_DIR_PREFIX}{ident_prefix}"
+    pattern = f"[{marker[0]}]{marker[1:]}"  # never matches the pgrep's own command line
+    found: list[str] = []
+    for node in settings.execution_nodes:
+        argv = node_ssh_argv(settings, node, f"pgrep -f -- {shlex.quote(pattern)}")
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.returncode == 0:
+            found += [f"{node}:{pid}" for pid in out.stdout.split()]
+    return found
 
 
 def orphaned_runs(settings: Settings, ident_prefix: str) -> list[int]:

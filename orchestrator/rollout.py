@@ -4,7 +4,9 @@ crash-safe resume. Every host step is written to the ledger before and after it 
 Host states (ledger.waves): pending -> running -> done | failed | rolled_back | skipped;
 deferred when no window opens within the horizon. A host found ``running`` when a run
 starts was in flight when the previous run died: it is re-checked (read-only) first and
-marked done if it already is on the target version, so no host is updated twice.
+marked done if it already is on the target version, so no host is updated twice. An
+execution node that fails mid-batch leaves its hosts ``running`` the same way: the wave
+stops (``interrupted``, the error names the node) and ``wave resume`` re-checks them.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import executor
-from .errors import NotFoundError, RefusedError
+from .errors import HostError, NotFoundError, RefusedError
 from .fleet import Fleet
 from .inventory import render_inventory
 from .ledger import Ledger
@@ -151,6 +153,14 @@ class Rollout:
                 "interrupted by the operator; run `pbxops wave resume` to finish",
             )
             raise
+        except executor.ExecutionNodeError as exc:
+            reason = (
+                f"{exc}; hosts without a result are re-checked by "
+                f"`pbxops wave resume {self.row.id}`"
+            )
+            wl.set_wave_status(self.ledger, self.row.id, "interrupted", reason)
+            self._emit("wave_finished", wave=self.row.id, status="interrupted", reason=reason)
+            raise HostError(reason) from exc
         finally:
             self._release(locks)
         wl.set_wave_status(self.ledger, self.row.id, outcome.status, outcome.reason)
@@ -277,11 +287,20 @@ class Rollout:
                 attempts=row.attempts + 1,
                 detail={"windows_overridden": self.options.ignore_windows},
             )
-        result = self._playbook([h.hostname for h in hosts])
+        failure: executor.ExecutionNodeError | None = None
+        try:
+            result = self._playbook([h.hostname for h in hosts])
+        except executor.ExecutionNodeError as exc:
+            failure, result = exc, exc.result
+        lost = set(failure.lost_hosts) if failure else set()
         for h in hosts:
+            if h.hostname in lost:
+                continue  # stays `running`: in flight on a failed node, re-checked on resume
             self._record_result(
                 h, result.hosts.get(h.hostname, executor.HostOutcome(h.hostname)), result
             )
+        if failure is not None:
+            raise failure
 
     def _playbook(self, hostnames: list[str]) -> executor.RunResult:
         inv = render_inventory(self.fleet, self.clock().date())
@@ -294,6 +313,7 @@ class Rollout:
             extravars=extravars,
             ident=f"wave{self.row.id}-{executor.new_ident('run')}",
             on_event=self._forward,
+            distribute=True,
         )
 
     def _playbook_and_vars(self) -> tuple[str, dict[str, Any]]:
@@ -412,6 +432,7 @@ class Rollout:
             inv,
             [r.hostname for r in stuck],
             ident=f"wave{self.row.id}-{executor.new_ident('recheck')}",
+            distribute=True,
         )
         for r in stuck:
             self._recheck(r, result.hosts.get(r.hostname, executor.HostOutcome(r.hostname)))
@@ -420,7 +441,11 @@ class Rollout:
         """An ansible-playbook of a killed run may still be working on the hosts: let it
         finish its step (bounded) before the hosts are re-checked."""
         deadline = time.monotonic() + timeout
-        while pids := executor.orphaned_runs(self.settings, f"wave{self.row.id}-"):
+        prefix = f"wave{self.row.id}-"
+        while pids := [
+            *map(str, executor.orphaned_runs(self.settings, prefix)),
+            *executor.orphaned_node_runs(self.settings, prefix),
+        ]:
             if time.monotonic() > deadline:
                 raise RefusedError(f"ansible-playbook processes {pids} of an earlier run of wave "
                                    f"{self.row.id} are still running; stop them first")

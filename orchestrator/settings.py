@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -47,6 +47,27 @@ class Settings(BaseModel):
     ssh_config: Path | None = None  # ssh_config for Ansible/ssh (the lab writes one)
     lab_cache_dir: Path = Path("/var/cache/pbxops-lab")
     lab_run_dir: Path = Path("/run/pbxops-lab")
+    # ssh destinations that run wave batches with `ansible-runner worker` (empty: run here)
+    execution_nodes: tuple[str, ...] = ()
+    execution_node_command: str = "ansible-runner"  # how a node starts ansible-runner
+
+    @field_validator("execution_nodes", mode="before")
+    @classmethod
+    def _node_list(cls, value: Any) -> Any:
+        """``PBXOPS_EXECUTION_NODES=a,b`` (comma- or space-separated) or a YAML list."""
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = value.replace(",", " ").split()
+        if isinstance(value, list | tuple):
+            nodes = [str(v).strip() for v in value if str(v).strip()]
+            bad = [n for n in nodes if n.startswith("-") or any(c.isspace() for c in n)]
+            if bad:
+                raise ValueError(f"not an ssh destination: {bad[0]!r}")
+            if len(set(nodes)) != len(nodes):
+                raise ValueError("an execution node is listed twice")
+            return tuple(nodes)
+        return value
 
     @property
     def ledger(self) -> str:

@@ -8,6 +8,8 @@ Public API (the CLI, tests and benchmarks use only these):
 - ``LabPaths.of(settings)``: ``ssh_config``, ``known_hosts``, ``ssh_key`` for Ansible and ssh
 - ``ssh_argv(paths, host, command)``, ``host_exec`` via ``run_in_host(settings, host, argv)``
 - ``inject_fault`` / ``clear_fault`` (kinds in ``faults.FAULTS``), ``hold_call(address)``
+- ``execution_node_specs(n, subnet)`` / ``execution_node_command()``: hosts that run
+  ``ansible-runner worker`` (see ``nodes.py``)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from .core import down, ssh_argv, up
 from .faults import FAULTS
 from .faults import clear as clear_fault
 from .faults import inject as inject_fault
+from .nodes import execution_node_command, execution_node_specs
 from .paths import LabPaths
 from .repo import REPO_URL
 from .specs import PROVIDER_INTERFACE, HostSpec, specs_from_book, synthetic_specs
@@ -53,6 +56,8 @@ __all__ = [
     "LabState",
     "clear_fault",
     "down",
+    "execution_node_command",
+    "execution_node_specs",
     "hold_call",
     "inject_fault",
     "lab_state",

@@ -40,6 +40,7 @@ def host_states(specs: list[HostSpec]) -> tuple[HostState, ...]:
             gateway=str(s.gateway),
             netns=f"pbxlab-{s.machine}",
             veth=f"pbxl-{i}",
+            binds=s.binds,
         )
         for i, s in enumerate(specs, start=1)
     )

@@ -128,6 +128,7 @@ def nspawn_argv(paths: LabPaths, host: HostState) -> list[str]:
         "--link-journal=no",
         "--resolv-conf=off",
         "--capability=CAP_NET_ADMIN",  # WireGuard spokes (wireguard-go) need TUN devices
+        *(f"--bind-ro={path}" for path in host.binds),
     ]
 
 

@@ -22,6 +22,7 @@ class HostSpec:
     name: str
     address: IPv4Address
     subnet: IPv4Network
+    binds: tuple[str, ...] = ()  # host directories mounted read-only at the same path
 
     @property
     def gateway(self) -> IPv4Address:

@@ -26,6 +26,7 @@ class HostState(BaseModel):
     gateway: str
     netns: str
     veth: str
+    binds: tuple[str, ...] = ()  # read-only bind mounts (execution nodes: the Python env)
 
 
 class LabState(BaseModel):

@@ -1,0 +1,149 @@
+"""Execution nodes without the lab: host splitting, settings, the ssh_config a node gets, and
+the real transmit -> worker -> process pipeline with a local shell standing in for ssh."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator import executor
+from orchestrator.errors import ConfigError
+from orchestrator.settings import Settings, load_settings
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def test_hosts_are_dealt_round_robin_and_idle_nodes_are_left_out() -> None:
+    assert executor.split_hosts(["a", "b", "c", "d", "e"], ["n1", "n2"]) == {
+        "n1": ["a", "c", "e"], "n2": ["b", "d"]}
+    assert executor.split_hosts(["a"], ["n1", "n2", "n3"]) == {"n1": ["a"]}
+    assert executor.split_hosts(["a", "a", "b"], ["n1", "n2"]) == {"n1": ["a"], "n2": ["b"]}
+    shares = executor.split_hosts([f"h{i}" for i in range(10)], ["n1", "n2", "n3"])
+    assert sorted(len(s) for s in shares.values()) == [3, 3, 4]
+    with pytest.raises(ConfigError):
+        executor.split_hosts(["a"], [])
+
+
+def test_node_slug_is_file_name_safe() -> None:
+    assert executor.node_slug("ops@node-1.example:22") == "ops-node-1.example-22"
+    assert executor.node_slug("node-2") == "node-2"
+
+
+def test_settings_read_nodes_from_env_and_file(tmp_path: Path) -> None:
+    s = load_settings(env={"PBXOPS_EXECUTION_NODES": "node-1, ops@node-2"}, config=None)
+    assert s.execution_nodes == ("node-1", "ops@node-2")
+    assert load_settings(env={}).execution_nodes == ()
+    cfg = tmp_path / "pbxops.yml"
+    cfg.write_text("execution-nodes: [node-a, node-b]\nexecution_node_command: /opt/ar/bin/ansible-runner\n")
+    s = load_settings(env={}, config=str(cfg))
+    assert s.execution_nodes == ("node-a", "node-b")
+    assert s.execution_node_command == "/opt/ar/bin/ansible-runner"
+    assert load_settings(args={"execution_nodes": "x"}, env={"PBXOPS_EXECUTION_NODES": "y"}).execution_nodes == ("x",)
+
+
+@pytest.mark.parametrize("value", ["n1,n1", "-oProxyCommand=x"])
+def test_bad_node_lists_are_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="execution_nodes"):
+        load_settings(env={"PBXOPS_EXECUTION_NODES": value})
+
+
+def test_node_ssh_config_ships_known_hosts_and_keeps_keys_out() -> None:
+    text = (
+        "Host lab-01\n    HostName 10.0.0.1\n"
+        "Host *\n    User pbxops\n    IdentityFile /run/lab/ssh/id_ed25519\n    IdentitiesOnly yes\n"
+        "    UserKnownHostsFile /run/lab/ssh/known_hosts ~/.ssh/known_hosts\n"
+        "    GlobalKnownHostsFile /dev/null\n    StrictHostKeyChecking yes\n"
+    )
+    shape = executor.node_ssh_config(text, "/tmp/x/ssh")
+    assert shape.identities == (Path("/run/lab/ssh/id_ed25519"),)
+    assert shape.known_hosts == (Path("/run/lab/ssh/known_hosts"), Path("~/.ssh/known_hosts").expanduser())
+    assert "IdentityFile" not in shape.config and "IdentitiesOnly" not in shape.config
+    assert "    UserKnownHostsFile /tmp/x/ssh/known_hosts-0 /tmp/x/ssh/known_hosts-1\n" in shape.config
+    assert "GlobalKnownHostsFile /dev/null" in shape.config and "HostName 10.0.0.1" in shape.config
+    with pytest.raises(ConfigError, match="Include"):
+        executor.node_ssh_config("Include other.conf\n", "/tmp/x")
+
+
+PLAY = """\
+- name: Probe
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Publish where the play ran
+      ansible.builtin.set_fact:
+        probe_out_pid: "{{ lookup('pipe', 'echo $PPID') }}"
+    - name: Fetch a file to the controller
+      ansible.builtin.fetch:
+        src: /etc/hostname
+        dest: "{{ probe_fetch_dir }}/{{ inventory_hostname }}/hostname"
+        flat: true
+    - name: Fail one host
+      ansible.builtin.fail:
+        msg: boom
+      when: inventory_hostname == 'h3'
+"""
+
+
+@pytest.fixture()
+def local_nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Two "nodes" that are this machine: ``sh -c`` instead of ``ssh node``."""
+    project = tmp_path / "project"
+    (project / "playbooks").mkdir(parents=True)
+    (project / "roles").mkdir()
+    (project / "playbooks" / "probe.yml").write_text(PLAY)
+    (project / "ansible.cfg").write_text("[defaults]\ngathering = explicit\n")
+    monkeypatch.setattr(executor, "node_ssh_argv", lambda _s, _node, command: ["sh", "-c", command])
+    return load_settings(env={}, args={
+        "project_dir": str(project), "state_dir": str(tmp_path / "state"),
+        "execution_nodes": "n1,n2",
+        "execution_node_command": f"env PATH={VENV_BIN}:/usr/bin:/bin {VENV_BIN}/ansible-runner",
+    })
+
+
+INVENTORY: dict[str, Any] = {"all": {"hosts": {
+    f"h{i}": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    for i in range(1, 5)}}}
+
+
+def test_pipeline_streams_events_facts_and_fetched_files_back(local_nodes: Settings, tmp_path: Path) -> None:
+    events: list[dict[str, Any]] = []
+    fetch = tmp_path / "fetched"
+    result = executor.run_playbook(local_nodes, "probe.yml", INVENTORY, ["h1", "h2", "h3", "h4"],
+                                   extravars={"probe_fetch_dir": str(fetch)}, on_event=events.append,
+                                   distribute=True)
+    assert result.nodes == {"n1": ("h1", "h3"), "n2": ("h2", "h4")}
+    assert result.status == "failed" and result.failed_hosts == ["h3"]
+    assert result.hosts["h3"].error == "boom"
+    assert all(result.hosts[h].facts["pid"] for h in ("h1", "h2", "h4"))
+    assert {e["host"] for e in events if e["event"] == "runner_on_ok"} == {"h1", "h2", "h3", "h4"}
+    assert sorted(p.parent.name for p in fetch.glob("*/hostname")) == ["h1", "h2", "h3", "h4"]
+    for node in ("n1", "n2"):
+        private = result.artifact_dir / f"node-{node}"
+        assert list((private / "artifacts" / "run" / "job_events").glob("*.json"))
+        assert sorted(p.name for p in private.iterdir()) == ["artifacts"], "shipped inputs are removed"
+        assert not (private / "artifacts" / "run" / "fetched").exists()
+
+
+def test_a_failing_node_is_named_and_the_other_nodes_results_are_kept(
+    local_nodes: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = local_nodes.model_copy(update={"execution_nodes": ("n1", "dead")})
+    executor_argv = executor.node_ssh_argv
+
+    def argv(s: Settings, node: str, command: str) -> list[str]:
+        if node == "dead":
+            return ["sh", "-c", "echo 'ssh: connect to host dead port 22: No route to host' >&2; exit 255"]
+        return executor_argv(s, node, command)
+
+    monkeypatch.setattr(executor, "node_ssh_argv", argv)
+    with pytest.raises(executor.ExecutionNodeError) as caught:
+        executor.run_playbook(broken, "probe.yml", INVENTORY, ["h1", "h2"],
+                              extravars={"probe_fetch_dir": ""}, distribute=True)
+    err = caught.value
+    assert err.lost == {"dead": ("h2",)} and err.lost_hosts == ["h2"]
+    assert "execution node dead failed" in str(err) and "No route to host" in str(err)
+    assert err.result.hosts["h1"].succeeded and err.result.hosts["h1"].ok
+    assert not err.result.hosts["h2"].ok
