@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from . import checks
+from . import bookcache, checks
 from .bookio import PathPart, data_path, format_path, line_of, read_yaml
 from .errors import BookError, BookIssue, NotFoundError
 from .model import Catalog, Customer, Site, Stock, System, Tariffs, Technician
@@ -171,8 +171,32 @@ def _load_one(path: Path) -> _Loaded:
 
 
 def _load_all(paths: list[Path]) -> list[_Loaded]:
-    """Parse and validate customer files; large books use every core (YAML construction
-    and validation are CPU-bound and dominate loading a 10,000-customer book)."""
+    """Parse and validate customer files; large books reuse what an earlier load of an
+    unchanged file produced (bookcache) and parse the rest on every core."""
+    if not bookcache.enabled(len(paths)):
+        return _parse_all(paths)
+    root = paths[0].parent.parent
+    cached = bookcache.load(root)
+    keys = {p.name: bookcache.stat_key(p) for p in paths}
+    results: dict[str, _Loaded] = {}
+    for p in paths:
+        hit = cached.get(p.name)
+        if hit is not None and keys[p.name] is not None and hit[0] == keys[p.name]:
+            results[p.name] = hit[1]
+    missing = [p for p in paths if p.name not in results]
+    if missing:
+        results.update(zip([p.name for p in missing], _parse_all(missing), strict=True))
+        fresh = {
+            name: (key, results[name])
+            for name, key in keys.items()
+            if key is not None and results[name].issue is None and not results[name].findings
+        }
+        bookcache.save(root, fresh)
+    return [results[p.name] for p in paths]
+
+
+def _parse_all(paths: list[Path]) -> list[_Loaded]:
+    """YAML construction and validation are CPU-bound: large books use every core."""
     workers = min(os.cpu_count() or 1, 8)
     if len(paths) < PARALLEL_FROM or workers < 2:
         return [_load_one(p) for p in paths]
