@@ -426,16 +426,24 @@ class Rollout:
         self._wait_for_orphans()
         self._emit("recheck", hosts=[r.hostname for r in stuck])
         inv = render_inventory(self.fleet, self.clock().date())
-        result = executor.run_playbook(
-            self.settings,
-            "pbx_check.yml",
-            inv,
-            [r.hostname for r in stuck],
-            ident=f"wave{self.row.id}-{executor.new_ident('recheck')}",
-            distribute=True,
-        )
+        failure: executor.ExecutionNodeError | None = None
+        try:
+            result = executor.run_playbook(
+                self.settings,
+                "pbx_check.yml",
+                inv,
+                [r.hostname for r in stuck],
+                ident=f"wave{self.row.id}-{executor.new_ident('recheck')}",
+                distribute=True,
+            )
+        except executor.ExecutionNodeError as exc:
+            failure, result = exc, exc.result
+        lost = set(failure.lost_hosts) if failure else set()
         for r in stuck:
-            self._recheck(r, result.hosts.get(r.hostname, executor.HostOutcome(r.hostname)))
+            if r.hostname not in lost:  # a failed node's hosts stay `running`
+                self._recheck(r, result.hosts.get(r.hostname, executor.HostOutcome(r.hostname)))
+        if failure is not None:
+            raise failure
 
     def _wait_for_orphans(self, timeout: float = 1800.0) -> None:
         """An ansible-playbook of a killed run may still be working on the hosts: let it

@@ -147,3 +147,58 @@ def test_a_failing_node_is_named_and_the_other_nodes_results_are_kept(
     assert "execution node dead failed" in str(err) and "No route to host" in str(err)
     assert err.result.hosts["h1"].succeeded and err.result.hosts["h1"].ok
     assert not err.result.hosts["h2"].ok
+
+
+def test_rollout_leaves_a_failed_nodes_hosts_running_for_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No lab: the executor is replaced by one whose node-2 fails. The other node's host is
+    recorded; node-2's host keeps its `running` row; the wave is interrupted with an error
+    naming the node and the resume command."""
+    import yaml
+
+    from orchestrator import app
+    from orchestrator.errors import HostError
+    from orchestrator.ledger import waves as wl
+    from orchestrator.planner import PlanOptions
+    from orchestrator.rollout import RolloutOptions
+
+    repo = Path(__file__).resolve().parents[2]
+    (tmp_path / "book" / "customers").mkdir(parents=True)
+    systems = [{"hostname": f"m{i}-pbx", "site": "main", "address": f"127.0.0.{50 + i}",
+                "platform": "asterisk", "deployment": "hardware", "os_release": "12",
+                "licences": [{"kind": "user", "count": 5}], "extensions": 5,
+                "maintenance_window": {"slots": ["mon-sun 00:00-24:00"]}} for i in (1, 2)]
+    customer = {"id": "m", "name": "M", "timezone": "Europe/Berlin",
+                "contacts": [{"email": "it@m.example"}],
+                "sites": [{"id": "main", "subnet": "127.0.0.0/24"}], "systems": systems,
+                "contracts": [{"id": "m-c", "kind": "software_maintenance", "start": "2020-01-01",
+                               "end": "2030-12-31"}]}
+    (tmp_path / "book" / "customers" / "m.yml").write_text(yaml.safe_dump(customer))
+    (tmp_path / "book" / "releases.yml").write_text((repo / "inventory/demo/releases.yml").read_text())
+    s = load_settings(env={}, args={
+        "book": str(tmp_path / "book"), "state_dir": str(tmp_path / "state"),
+        "ledger_url": f"sqlite:///{tmp_path}/l.sqlite", "smtp_port": 1,
+        "execution_nodes": "node-1,node-2"})
+    wave_id, _ = app.plan_wave(s, "pbx-18.1", options=PlanOptions(canary_size=0, batch_size=2))
+    assert wave_id is not None
+    calls: list[bool] = []
+
+    def fake_run(settings: Settings, playbook: str, inventory: Any, hosts: Any, **kw: Any) -> Any:
+        calls.append(kw.get("distribute", False))
+        out = executor.HostOutcome("m1-pbx", ok=5, failed=True, error="boom", failed_task="Install")
+        result = executor.RunResult("x", "error", 2, {"m1-pbx": out}, tmp_path,
+                                    {"node-1": ("m1-pbx",), "node-2": ("m2-pbx",)})
+        raise executor.ExecutionNodeError({"node-2": "the worker's stream ended"},
+                                          {"node-2": ("m2-pbx",)}, result)
+
+    monkeypatch.setattr(executor, "run_playbook", fake_run)
+    with pytest.raises(HostError, match=rf"execution node node-2 failed.*wave resume {wave_id}"):
+        app.run_wave(s, wave_id, RolloutOptions(call_poll_seconds=1))
+    assert calls == [True], "the wave asked for distribution"
+    ledger = app.open_ledger(s)
+    rows = {r.hostname: r for r in wl.host_rows(ledger, wave_id)}
+    assert rows["m1-pbx"].status == "failed" and "boom" in rows["m1-pbx"].error
+    assert rows["m2-pbx"].status == "running"
+    wave = wl.get_wave(ledger, wave_id)
+    assert wave is not None and wave.status == "interrupted" and "node-2" in (wave.reason or "")
