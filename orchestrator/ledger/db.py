@@ -112,20 +112,7 @@ class Ledger:
 
     def record(self, rec: ActionRecord) -> int:
         with self.session() as s:
-            row = Action(
-                at=(rec.at or utcnow()).astimezone(UTC),  # SQLite keeps no offset: store UTC
-                actor=rec.actor,
-                kind=rec.kind,
-                customer_id=rec.customer_id,
-                contract_id=rec.contract_id,
-                host=rec.host,
-                summary=rec.summary,
-                outcome=rec.outcome,
-                detail=rec.detail,
-            )
-            s.add(row)
-            s.flush()
-            return int(row.id)
+            return add_action(s, rec)
 
     def actions(
         self,
@@ -174,3 +161,23 @@ def _record(a: Action) -> ActionRecord:
         at=a.at if a.at.tzinfo else a.at.replace(tzinfo=UTC),
         id=a.id,
     )
+
+
+def add_action(s: Session, rec: ActionRecord) -> int:
+    """Add one action row inside the caller's transaction; its id. Times are stored as UTC
+    (SQLite keeps no offset; a naive time is taken as UTC)."""
+    at = rec.at or utcnow()
+    row = Action(
+        at=at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC),
+        actor=rec.actor,
+        kind=rec.kind,
+        customer_id=rec.customer_id,
+        contract_id=rec.contract_id,
+        host=rec.host,
+        summary=rec.summary,
+        outcome=rec.outcome,
+        detail=rec.detail,
+    )
+    s.add(row)
+    s.flush()
+    return int(row.id)

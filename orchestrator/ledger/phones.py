@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Integer, String, Text, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import ActionRecord, Ledger
-from .models import Action, Base, utcnow
+from .db import ActionRecord, Ledger, add_action
+from .models import Base, utcnow
 
 
 class PhoneCredential(Base):
@@ -127,26 +127,9 @@ def record_movement(
     Returns the action's id (None without an action).
     """
     with ledger.session() as s:
-        action_id = _add_action(s, action) if action is not None else None
+        action_id = add_action(s, action) if action is not None else None
         s.add(_movement_row(movement, action_id))
     return action_id
-
-
-def _add_action(s: Session, rec: ActionRecord) -> int:
-    row = Action(
-        at=rec.at or utcnow(),
-        actor=rec.actor,
-        kind=rec.kind,
-        customer_id=rec.customer_id,
-        contract_id=rec.contract_id,
-        host=rec.host,
-        summary=rec.summary,
-        outcome=rec.outcome,
-        detail=rec.detail,
-    )
-    s.add(row)
-    s.flush()
-    return int(row.id)
 
 
 def _movement_row(m: StockMovement, action_id: int | None) -> StockMovementRow:

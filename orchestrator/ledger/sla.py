@@ -27,10 +27,10 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import ActionRecord, Ledger
-from .models import Action, Base, utcnow
+from .db import ActionRecord, Ledger, add_action
+from .models import Base, utcnow
 
 
 class IncidentRow(Base):
@@ -160,22 +160,6 @@ def _incident(r: IncidentRow) -> Incident:
     )
 
 
-def _add_action(s: Session, rec: ActionRecord) -> None:
-    s.add(
-        Action(
-            at=_utc(rec.at) if rec.at else utcnow(),
-            actor=rec.actor,
-            kind=rec.kind,
-            customer_id=rec.customer_id,
-            contract_id=rec.contract_id,
-            host=rec.host,
-            summary=rec.summary,
-            outcome=rec.outcome,
-            detail=rec.detail,
-        )
-    )
-
-
 def add_incident(ledger: Ledger, inc: Incident) -> Incident:
     """Store a new incident and its ``incident.open`` action; return it with its id."""
     with ledger.session() as s:
@@ -195,7 +179,7 @@ def add_incident(ledger: Ledger, inc: Incident) -> Incident:
         s.add(row)
         s.flush()
         stored = replace(inc, id=row.id, opened_at=_utc(inc.opened_at), deadline=_utc(inc.deadline))
-        _add_action(s, _incident_action(stored, "incident.open", inc.opened_by, inc.opened_at))
+        add_action(s, _incident_action(stored, "incident.open", inc.opened_by, inc.opened_at))
     return stored
 
 
@@ -266,7 +250,7 @@ def update_incident(
         rec = _incident_action(updated, kind, actor, at)
         if note:
             rec = replace(rec, summary=f"{rec.summary} ({note})")
-        _add_action(s, rec)
+        add_action(s, rec)
     return updated
 
 
@@ -288,7 +272,7 @@ def add_bookings(ledger: Ledger, bookings: list[HourBooking]) -> list[int]:
             s.add(row)
             s.flush()
             ids.append(row.id)
-            _add_action(s, _booking_action(b, row.id))
+            add_action(s, _booking_action(b, row.id))
     return ids
 
 
