@@ -50,6 +50,14 @@ from .settings import Settings
 Event = dict[str, Any]
 EventHandler = Callable[[Event], None]
 
+# Replaces ansible.cfg's ssh_args when an ssh_config is given, so it repeats them: without
+# keepalives a host that drops off the network mid-task hangs its persistent connection
+# (and the batch) until TCP gives up, minutes later.
+SSH_MUX_ARGS = (
+    "-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=10"
+    " -o ServerAliveCountMax=3"
+)
+
 _OUTCOME_EVENTS = {"runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped"}
 
 
@@ -141,6 +149,8 @@ def _slim(event: Event) -> Event:
         "host": data.get("host"),
         "task": data.get("task"),
         "play": data.get("play"),
+        "role": data.get("role"),
+        "task_path": data.get("task_path"),
         "changed": (data.get("res") or {}).get("changed"),
     }
 
@@ -171,9 +181,7 @@ def _envvars(settings: Settings, forks: int) -> dict[str, str]:
     if settings.ssh_config is not None:
         if not Path(settings.ssh_config).is_file():
             raise ConfigError(f"ssh_config not found: {settings.ssh_config}")
-        env["ANSIBLE_SSH_ARGS"] = (
-            f"-F {settings.ssh_config} -o ControlMaster=auto -o ControlPersist=120s"
-        )
+        env["ANSIBLE_SSH_ARGS"] = f"-F {settings.ssh_config} {SSH_MUX_ARGS}"
         env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
     return env
 
@@ -504,9 +512,7 @@ class NodeJob:
             (ssh_dir / "config").write_text(shape.config.replace("{ssh_dir}", f"{remote}/ssh"))
             for i, path in enumerate(shape.known_hosts):
                 shutil.copyfile(path, ssh_dir / f"known_hosts-{i}")
-            env["ANSIBLE_SSH_ARGS"] = (
-                f"-F {remote}/ssh/config -o ControlMaster=auto -o ControlPersist=120s"
-            )
+            env["ANSIBLE_SSH_ARGS"] = f"-F {remote}/ssh/config {SSH_MUX_ARGS}"
             env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
             if key:
                 kwargs["ssh_key"] = key
