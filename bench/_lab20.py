@@ -152,12 +152,13 @@ def versions(lb: Lab) -> dict[str, str | None]:
 
 
 def reset_hosts(lb: Lab, version: str = BASELINE) -> None:
-    """Put every host back on ``version`` (apt downgrade + restart) and wait for SIP."""
+    """Put every host back on ``version`` (apt downgrade + restart) and wait for SIP. The
+    package cache is emptied so every measured run downloads the update like the first."""
     in_hosts(
         lb,
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades "
         f"-o Dpkg::Options::=--force-confold labpbx={version} >/dev/null "
-        "&& systemctl restart labpbx",
+        "&& apt-get clean && systemctl restart labpbx",  # every run downloads its .deb
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
