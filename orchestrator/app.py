@@ -17,7 +17,7 @@ from .ledger import ActionRecord, Ledger
 from .ledger import waves as wl
 from .model import OsUpgrade, PbxRelease
 from .planner import PlanOptions, WavePlan
-from .rollout import EventSink, Rollout, RolloutOptions, WaveOutcome
+from .rollout import Clock, EventSink, Rollout, RolloutOptions, WaveOutcome
 from .settings import Settings
 
 
@@ -158,8 +158,11 @@ def run_wave(
     options: RolloutOptions,
     on_event: EventSink | None = None,
     resume: bool = False,
+    *,
+    clock: Clock | None = None,
 ) -> WaveOutcome:
-    """Run (or resume) a saved wave; mail the result to the ops address."""
+    """Run (or resume) a saved wave; mail the result to the ops address. ``clock`` (default:
+    the system clock) decides maintenance windows; tests pass their own."""
     ledger = open_ledger(settings)
     row = wl.get_wave(ledger, wave_id)
     if row is None:
@@ -171,14 +174,19 @@ def run_wave(
             f"wave {wave_id} was already started ({row.status}); use `pbxops wave resume {wave_id}`"
         )
     outcome = Rollout(
-        settings, ledger, open_fleet(settings), wave_id, options, on_event=on_event
+        settings, ledger, open_fleet(settings), wave_id, options, on_event=on_event, clock=clock
     ).run()
     _mail_wave(settings, ledger, wave_id, outcome)
     return outcome
 
 
 def retry_failed(
-    settings: Settings, wave_id: int, options: RolloutOptions, on_event: EventSink | None = None
+    settings: Settings,
+    wave_id: int,
+    options: RolloutOptions,
+    on_event: EventSink | None = None,
+    *,
+    clock: Clock | None = None,
 ) -> WaveOutcome:
     ledger = open_ledger(settings)
     failed = [
@@ -196,7 +204,7 @@ def retry_failed(
             status=wl.PENDING,
         )
     opts = RolloutOptions(**{**options.__dict__, "only_hosts": tuple(failed)})
-    return run_wave(settings, wave_id, opts, on_event, resume=True)
+    return run_wave(settings, wave_id, opts, on_event, resume=True, clock=clock)
 
 
 def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]:

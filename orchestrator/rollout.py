@@ -2,7 +2,11 @@
 crash-safe resume. Every host step is written to the ledger before and after it runs.
 
 Host states (ledger.waves): pending -> running -> done | failed | rolled_back | skipped;
-deferred when no window opens within the horizon. A host found ``running`` when a run
+deferred when no window opens within the horizon. While a host runs, its row's ``step``
+follows the playbook's phases (precheck, drain, backup, update, postcheck, rollback), each
+change written to the ledger as it happens, so an interrupted run shows where each host was.
+A host whose window is not open (long enough) when its turn comes stays ``pending`` with a
+ledger note and the wave ends ``waiting``. A host found ``running`` when a run
 starts was in flight when the previous run died: it is re-checked (read-only) first and
 marked done if it already is on the target version, so no host is updated twice. An
 execution node that fails mid-batch leaves its hosts ``running`` the same way: the wave
@@ -35,6 +39,28 @@ Clock = Callable[[], datetime]
 EventSink = Callable[[dict[str, Any]], None]
 LOCK_TTL = timedelta(hours=12)
 REACHABILITY_TASK = "Wait for the host to answer over SSH"  # roles/pbx_preflight
+# Ledger step of a running host, from the task file its current task comes from.
+_ROLE_STEPS = {"pbx_preflight": "precheck", "pbx_check": "precheck"}
+_FILE_STEPS = {
+    "precheck": "precheck",
+    "major_precheck": "precheck",
+    "drain": "drain",
+    "backup": "backup",
+    "update": "update",
+    "upgrade": "update",
+    "verify": "postcheck",
+    "rollback": "rollback",
+}
+
+
+def step_of(role: str | None, task_path: str | None) -> str | None:
+    """The wave step a task belongs to (None: no change, e.g. a role's main.yml)."""
+    if role in _ROLE_STEPS:
+        return _ROLE_STEPS[role]
+    if not task_path:
+        return None
+    stem = task_path.rsplit(":", 1)[0].rsplit("/", 1)[-1].removesuffix(".yml")
+    return _FILE_STEPS.get(stem)
 
 
 @dataclass(frozen=True)
@@ -107,6 +133,7 @@ class Rollout:
         self.sleep = sleep
         self.actor = os.environ.get("PBXOPS_ACTOR") or getpass.getuser()
         self.holder = _holder(wave_id)
+        self._steps: dict[str, str] = {}  # running host -> its current step
         self.release = fleet.catalog.release(self.plan.release)
         if self.release is None:
             raise NotFoundError(
@@ -199,10 +226,17 @@ class Rollout:
 
     def _outcome(self, status: str, reason: str) -> WaveOutcome:
         rows = self._rows()
-        if status == "completed" and any(
-            r.status in (wl.FAILED, wl.ROLLED_BACK) for r in rows.values()
+        skipped = [r for r in rows.values() if r.status == wl.SKIPPED]
+        if status == "completed" and (
+            skipped or any(r.status in (wl.FAILED, wl.ROLLED_BACK) for r in rows.values())
         ):
-            status = "completed_with_failures"
+            status = "completed_with_failures"  # not every planned host is on the target
+        if skipped and status != "halted":
+            note = (
+                f"{len(skipped)} host(s) skipped by the pre-checks, not updated: "
+                + "; ".join(f"{r.hostname} ({r.error})" for r in skipped)
+            )
+            reason = f"{reason}; {note}" if reason else note
         return WaveOutcome(self.row.id, status, reason, {h: r.status for h, r in rows.items()})
 
     def _run_batch(self, hosts: list[PlannedHost]) -> list[str]:
@@ -218,6 +252,8 @@ class Rollout:
                 break
             wait = (next_at - self.clock()).total_seconds() if next_at else 0
             if next_at is None or wait > self.options.max_window_wait.total_seconds():
+                for h in remaining:
+                    self._note_waiting(h)
                 return [h.hostname for h in remaining]
             self._emit(
                 "waiting_for_window",
@@ -259,6 +295,34 @@ class Rollout:
                 )
         return ready, waiting, next_at
 
+    def _note_waiting(self, h: PlannedHost) -> None:
+        """Record (once per opening) that a host was not started because its window is
+        closed or too short, and when it opens next."""
+        ref = self.fleet.host(h.hostname)
+        d = window_decision(
+            ref.system.maintenance_window,
+            ref.customer.tz,
+            self.clock(),
+            self.options.min_window_left,
+            self.plan.options.horizon_days,
+        )
+        if d.at is None:
+            return
+        opens = d.at.astimezone(ref.customer.tz).isoformat(timespec="minutes")
+        row = self._rows()[h.hostname]
+        if row.detail.get("waiting_for") == opens:
+            return
+        self._mark(
+            h.hostname,
+            wl.PENDING,
+            f"not started: its maintenance window is closed or has less than "
+            f"{int(self.options.min_window_left.total_seconds() // 60)} minutes left; "
+            f"waits for the opening at {opens}",
+            outcome="waiting",
+            step="waiting for window",
+            detail={**row.detail, "waiting_for": opens},
+        )
+
     def _mark(
         self, hostname: str, status: str, summary: str, outcome: str = "ok", **fields: Any
     ) -> None:
@@ -288,10 +352,13 @@ class Rollout:
                 detail={"windows_overridden": self.options.ignore_windows},
             )
         failure: executor.ExecutionNodeError | None = None
+        self._steps = {h.hostname: "update" for h in hosts}
         try:
             result = self._playbook([h.hostname for h in hosts])
         except executor.ExecutionNodeError as exc:
             failure, result = exc, exc.result
+        finally:
+            self._steps = {}
         lost = set(failure.lost_hosts) if failure else set()
         for h in hosts:
             if h.hostname in lost:
@@ -322,6 +389,7 @@ class Rollout:
         if isinstance(release, PbxRelease):
             return "pbx_update.yml", {
                 "pbx_update_packages": release.packages,
+                "pbx_update_release_version": release.version,
                 "pbx_update_restart": release.restart,
                 "pbx_update_config_changes": release.config_changes,
                 "pbx_update_rollback": self.options.rollback_on_failure,
@@ -342,6 +410,9 @@ class Rollout:
         }
 
     def _forward(self, event: dict[str, Any]) -> None:
+        host = event.get("host")
+        if event.get("event") == "runner_on_start" and host in self._steps:
+            self._track_step(str(host), event)
         if event.get("event") in (
             "runner_on_failed",
             "runner_on_unreachable",
@@ -350,6 +421,16 @@ class Rollout:
             self._emit(
                 "task", host=event.get("host"), task=event.get("task"), ansible=event.get("event")
             )
+
+    def _track_step(self, host: str, event: dict[str, Any]) -> None:
+        """Write the host's new step to the ledger when its tasks enter another phase."""
+        step = step_of(event.get("role"), event.get("task_path"))
+        current = self._steps[host]
+        if step is None or step == current or (current == "rollback" and step == "postcheck"):
+            return
+        self._steps[host] = step
+        wl.set_step(self.ledger, self.row.id, host, step)
+        self._emit("host_step", host=host, step=step, task=event.get("task"))
 
     def _record_result(
         self, h: PlannedHost, out: executor.HostOutcome, run: executor.RunResult
@@ -408,6 +489,18 @@ class Rollout:
         attempted = sum(r.status in (wl.DONE, wl.FAILED, wl.ROLLED_BACK) for r in rows)
         if canary and failures:
             return f"the canary failed ({failures} host(s)); no further host was started"
+        if canary:
+            canary_hosts = {h.hostname for b in self.plan.batches if b.name == "canary"
+                            for h in b.hosts}
+            tried = [r for r in rows if r.hostname in canary_hosts]
+            if any(r.status == wl.SKIPPED for r in tried) and not any(
+                r.status == wl.DONE for r in tried
+            ):
+                return (
+                    "the canary was skipped by its pre-checks, so the release is unproven; "
+                    "no further host was started (fix the canary, or `pbxops wave resume` "
+                    "to go on without it)"
+                )
         o = self.options
         if o.max_failures is not None and failures > o.max_failures:
             return f"{failures} failures exceed the budget of {o.max_failures}"

@@ -197,6 +197,16 @@ def set_wave_status(ledger: Ledger, wave_id: int, status: str, reason: str = "")
             w.status, w.reason = status, reason
 
 
+def set_step(ledger: Ledger, wave_id: int, hostname: str, step: str) -> None:
+    """Move a running host's row to its next step (the phase its tasks are in now). No
+    action row: the per-contract record gets the host's start and result, not each phase."""
+    with ledger.session() as s:
+        row = s.scalars(
+            select(WaveHost).where(WaveHost.wave_id == wave_id, WaveHost.hostname == hostname)
+        ).one()
+        row.step = step
+
+
 def update_host(
     ledger: Ledger,
     wave_id: int,
