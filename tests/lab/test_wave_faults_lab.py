@@ -1,0 +1,371 @@
+"""Update waves against real lab hosts under bad input and faults: a full disk, an
+unreachable apt repository, a hung SIP service, a host that drops off the network mid-update,
+a maintenance window that closes before a host's turn, and the orchestrator killed -9 at
+several points. Each checks the message, every host's final state (dpkg and SIP on the
+host, not just the ledger) and that the ledger lost nothing.
+
+One lab for the module; hosts are put back on the baseline release between tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from orchestrator import app, lab
+from orchestrator.ledger import waves as wl
+from orchestrator.planner import PlanOptions
+from orchestrator.rollout import RolloutOptions
+from orchestrator.settings import Settings, load_settings
+from orchestrator.sipprobe import probe
+
+from .conftest import TEST_RUN_DIR, eventually, running_lab
+
+pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
+ALWAYS = {"slots": ["mon-sun 00:00-24:00"]}
+LATE_WINDOW = {"slots": ["mon-sun 10:00-12:00"]}  # UTC (the customer's timezone)
+BASE, TARGET = "18.0.0", "18.1.0"
+FAST = RolloutOptions(call_poll_seconds=1)
+PBXOPS = [sys.executable, "-m", "orchestrator.cli"]
+
+
+def _customer(cid: str, n: int, *, kind: str = "software_maintenance", internal: bool = False,
+              window: dict[str, Any] = ALWAYS, tz: str = "Europe/Berlin") -> dict[str, Any]:
+    system: dict[str, Any] = {
+        "hostname": f"{cid}-pbx", "site": "main", "address": f"10.210.{70 + n}.10",
+        "platform": "asterisk", "deployment": "virtual" if kind == "hosting" else "hardware",
+        "os_release": "12", "licences": [{"kind": "user", "count": 5}], "extensions": 5,
+        "maintenance_window": window, "internal": internal,
+    }
+    contracts = [{"id": f"{cid}-c", "kind": kind, "start": "2020-01-01", "end": "2030-12-31",
+                  "call_drain_minutes": 2}]
+    return {"id": cid, "name": cid.title(), "timezone": tz,
+            "contacts": [{"email": f"it@{cid}.example"}],
+            "sites": [{"id": "main", "subnet": f"10.210.{70 + n}.0/24"}],
+            "systems": [system], "contracts": contracts}
+
+
+def _write_book(root: Path) -> Path:
+    (root / "customers").mkdir(parents=True)
+    customers = [
+        _customer("canary", 0, kind="hosting", internal=True),
+        _customer("alpha", 1), _customer("bravo", 2), _customer("charlie", 3),
+        _customer("late", 4, window=LATE_WINDOW, tz="UTC"),
+    ]
+    for c in customers:
+        (root / "customers" / f"{c['id']}.yml").write_text(yaml.safe_dump(c, sort_keys=False))
+    releases = yaml.safe_load((REPO / "inventory" / "demo" / "releases.yml").read_text())
+    (root / "releases.yml").write_text(yaml.safe_dump(releases, sort_keys=False))
+    return root
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    root = tmp_path_factory.mktemp("faults")
+    book = _write_book(root / "book")
+    settings = load_settings(args={
+        "book": str(book), "state_dir": str(root / "state"), "lab_run_dir": TEST_RUN_DIR,
+        "ledger_url": f"sqlite:///{root}/ledger.sqlite", "smtp_port": 1,
+    })
+    with running_lab(settings, lab.specs_from_book(book)):
+        paths = lab.LabPaths.of(settings)
+        yield settings.model_copy(update={"ssh_config": paths.ssh_config})
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _address(s: Settings, host: str) -> str:
+    return str(app.open_fleet(s).host(host).address)
+
+
+def _sip(s: Settings, host: str) -> tuple[int | None, str | None]:
+    answer = probe(_address(s, host), timeout=3)
+    return answer.status, answer.version
+
+
+def _dpkg(s: Settings, host: str) -> str:
+    return lab.run_in_host(s, host, ["dpkg-query", "-W", "-f=${Version}", "labpbx"]).strip()
+
+
+def _installs(s: Settings, host: str, version: str) -> int:
+    """How often dpkg installed labpbx ``version`` on the host (its own log, not ours)."""
+    out = lab.run_in_host(s, host, ["sh", "-c", (
+        f"grep -c ' status installed labpbx:all {version}$' /var/log/dpkg.log || true")])
+    return int(out.strip() or 0)
+
+
+def _healthy_on(s: Settings, host: str, version: str) -> None:
+    assert _dpkg(s, host) == version, f"{host}: dpkg says {_dpkg(s, host)}, expected {version}"
+    status = eventually(lambda: _sip(s, host)[0] == 200, 20)
+    assert status and _sip(s, host) == (200, version), f"{host}: SIP answers {_sip(s, host)}"
+
+
+def _reset(s: Settings, *hosts: str) -> None:
+    """Put hosts back on the baseline release (and empty apt's package cache)."""
+    script = (
+        "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && "
+        f"apt-get install -y -q --allow-downgrades -o Dpkg::Options::=--force-confnew "
+        f"labpbx={BASE} >/dev/null && apt-get clean && systemctl restart labpbx"
+    )
+    for host in hosts:
+        lab.run_in_host(s, host, ["sh", "-c", script])
+    for host in hosts:
+        _healthy_on(s, host, BASE)
+
+
+def _plan(s: Settings, release: str = "pbx-18.1", at: datetime | None = None, **kw: Any) -> int:
+    kw.setdefault("batch_size", 2)
+    wave_id, _ = app.plan_wave(s, release, at, options=PlanOptions(**kw))
+    assert wave_id is not None
+    return wave_id
+
+
+def _rows(s: Settings, wave_id: int) -> dict[str, wl.HostRow]:
+    return {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}
+
+
+def _wave_actions(s: Settings, wave_id: int, host: str) -> list[Any]:
+    return [a for a in app.open_ledger(s).actions(kind_prefix="wave.")
+            if a.host == host and a.detail.get("wave") == wave_id]
+
+
+def _cli_env(s: Settings) -> dict[str, str]:
+    return dict(os.environ, PBXOPS_BOOK=str(s.book), PBXOPS_STATE_DIR=str(s.state_dir),
+                PBXOPS_LEDGER_URL=s.ledger, PBXOPS_SSH_CONFIG=str(s.ssh_config),
+                PBXOPS_LAB_RUN_DIR=str(s.lab_run_dir), PBXOPS_SMTP_PORT="1")
+
+
+def _cli(s: Settings, *args: str) -> tuple[int, dict[str, Any], str]:
+    """Run pbxops with --json; (exit code, the final result line, output tail)."""
+    out = subprocess.run([*PBXOPS, *args, "--json", "--call-poll-seconds", "1"],
+                         env=_cli_env(s), cwd=REPO, capture_output=True, text=True, timeout=900)
+    results = [json.loads(line) for line in out.stdout.splitlines()
+               if line.startswith('{"event": "result"')]
+    tail = out.stdout[-3000:] + out.stderr[-3000:]
+    assert results, tail
+    return out.returncode, results[-1], tail
+
+
+def _final(rows: dict[str, wl.HostRow], hosts: tuple[str, ...]) -> None:
+    for host in hosts:
+        assert rows[host].status in wl.FINAL, f"{host} is left {rows[host].status}"
+
+
+# -- 1. disk full --------------------------------------------------------------------------
+def test_full_disk_is_refused_by_the_precheck_and_the_others_are_updated(env: Settings) -> None:
+    s = env
+    wave_id = _plan(s, customers=("alpha", "bravo"), canary_size=0)
+    lab.inject_fault(s, "alpha-pbx", "disk-full")
+    try:
+        code, result, tail = _cli(s, "wave", "run", str(wave_id))
+    finally:
+        lab.clear_fault(s, "alpha-pbx", "disk-full")
+    assert code == 11 and result["status"] == "completed_with_failures", tail
+    assert result["hosts"]["alpha-pbx"] == "skipped" and result["hosts"]["bravo-pbx"] == "done"
+    assert "alpha-pbx" in result["reason"] and "disk space" in result["reason"]
+    row = _rows(s, wave_id)["alpha-pbx"]
+    assert "not enough disk space" in row.error and "not touched" in row.error, row.error
+    assert row.version_after == ""
+    _healthy_on(s, "alpha-pbx", BASE)
+    assert _installs(s, "alpha-pbx", TARGET) == 0
+    _healthy_on(s, "bravo-pbx", TARGET)
+    _final(_rows(s, wave_id), ("alpha-pbx", "bravo-pbx"))
+    assert [a.kind for a in _wave_actions(s, wave_id, "alpha-pbx")] == ["wave.running", "wave.skipped"]
+    _reset(s, "bravo-pbx")
+
+
+# -- 2. apt repository unreachable ---------------------------------------------------------
+def test_unreachable_repository_fails_the_host_cleanly_and_counts_against_the_budget(
+    env: Settings,
+) -> None:
+    s = env
+    wave_id = _plan(s, customers=("canary", "alpha", "bravo", "charlie"))
+    lab.inject_fault(s, "alpha-pbx", "repo-unreachable")
+    try:
+        outcome = app.run_wave(s, wave_id, RolloutOptions(call_poll_seconds=1, max_failures=0))
+    finally:
+        lab.clear_fault(s, "alpha-pbx", "repo-unreachable")
+    rows = _rows(s, wave_id)
+    assert outcome.status == "halted", (outcome, rows["alpha-pbx"])
+    assert "1 failures exceed the budget of 0" in outcome.reason
+    assert outcome.hosts == {"canary-pbx": "done", "alpha-pbx": "rolled_back",
+                             "bravo-pbx": "done", "charlie-pbx": "pending"}
+    alpha = rows["alpha-pbx"]
+    assert "Install the target PBX packages" in alpha.error, alpha.error
+    assert "apt" in alpha.error.lower() and f"rolled back to {BASE}" in alpha.error, alpha.error
+    assert alpha.version_before == BASE
+    _healthy_on(s, "alpha-pbx", BASE)  # on its previous version and answering SIP
+    assert _installs(s, "alpha-pbx", TARGET) == 0
+    _healthy_on(s, "charlie-pbx", BASE)  # never started: the budget stopped the wave
+    assert rows["charlie-pbx"].attempts == 0
+    kinds = [a.kind for a in _wave_actions(s, wave_id, "alpha-pbx")]
+    assert kinds == ["wave.running", "wave.rolled_back"]
+    report = {r["host"]: r for r in app.wave_report(s, wave_id)}
+    assert report["alpha-pbx"]["error"] == alpha.error
+    _reset(s, "canary-pbx", "bravo-pbx")
+
+
+# -- 3. SIP service hung -------------------------------------------------------------------
+def test_hung_sip_service_is_skipped_as_broken_not_updated(env: Settings) -> None:
+    s = env
+    wave_id = _plan(s, customers=("alpha", "bravo"), canary_size=0)
+    lab.inject_fault(s, "bravo-pbx", "sip-hang")
+    try:
+        outcome = app.run_wave(s, wave_id, FAST)
+        assert _dpkg(s, "bravo-pbx") == BASE
+    finally:
+        lab.clear_fault(s, "bravo-pbx", "sip-hang")
+    rows = _rows(s, wave_id)
+    assert outcome.status == "completed_with_failures", (outcome, rows["bravo-pbx"])
+    assert outcome.hosts == {"alpha-pbx": "done", "bravo-pbx": "skipped"}
+    bravo = rows["bravo-pbx"]
+    assert "not healthy before the update" in bravo.error and "SIP status 0" in bravo.error
+    assert "bravo-pbx" in outcome.reason and "skipped" in outcome.reason
+    assert bravo.version_after == "" and _installs(s, "bravo-pbx", TARGET) == 0
+    _healthy_on(s, "bravo-pbx", BASE)  # SIGCONT: the same process answers again
+    _healthy_on(s, "alpha-pbx", TARGET)
+    _reset(s, "alpha-pbx")
+
+
+# -- 4. host down during its update --------------------------------------------------------
+def test_host_dropping_off_mid_update_fails_alone_and_retry_brings_it_to_target(
+    env: Settings,
+) -> None:
+    s = env
+    wave_id = _plan(s, customers=("alpha", "charlie"), canary_size=0)
+    result: dict[str, Any] = {}
+    runner = threading.Thread(target=lambda: result.update(out=app.run_wave(s, wave_id, FAST)))
+    with lab.hold_call(_address(s, "alpha-pbx")):  # alpha sits in the drain until BYE
+        runner.start()
+        assert eventually(lambda: _rows(s, wave_id)["alpha-pbx"].step == "drain", 120, 0.1)
+        lab.inject_fault(s, "alpha-pbx", "network-down")
+        try:
+            runner.join(timeout=240)
+            assert not runner.is_alive(), "the batch hangs on the vanished host"
+        finally:
+            lab.clear_fault(s, "alpha-pbx", "network-down")
+        assert eventually(lambda: _sip(s, "alpha-pbx")[0] == 200, 30)
+    outcome = result["out"]
+    rows = _rows(s, wave_id)
+    assert outcome.hosts == {"alpha-pbx": "failed", "charlie-pbx": "done"}, rows["alpha-pbx"]
+    assert outcome.status == "completed_with_failures"
+    alpha = rows["alpha-pbx"]
+    assert alpha.error.startswith("unreachable:"), alpha.error
+    assert alpha.step == "Wait for active calls to end", alpha.step
+    _healthy_on(s, "alpha-pbx", BASE)
+    _healthy_on(s, "charlie-pbx", TARGET)
+
+    code, final, tail = _cli(s, "wave", "retry-failed", str(wave_id))
+    assert code == 0 and final["status"] == "completed", tail
+    rows = _rows(s, wave_id)
+    assert rows["alpha-pbx"].status == "done" and rows["alpha-pbx"].attempts == 2
+    assert rows["charlie-pbx"].attempts == 1, "retry-failed touched a host that was done"
+    _healthy_on(s, "alpha-pbx", TARGET)
+    assert _installs(s, "alpha-pbx", TARGET) == 1 and _installs(s, "charlie-pbx", TARGET) == 1
+    kinds = [a.kind for a in _wave_actions(s, wave_id, "alpha-pbx")]
+    assert kinds == ["wave.running", "wave.failed", "wave.pending", "wave.running", "wave.done"]
+    _reset(s, "alpha-pbx", "charlie-pbx")
+
+
+# -- 5. a window that closes before a host's turn ------------------------------------------
+class _Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def test_host_whose_window_closed_before_its_turn_waits_and_resume_runs_it(
+    env: Settings,
+) -> None:
+    s = env
+    t0 = datetime.now(UTC).replace(hour=10, minute=30, second=0, microsecond=0)
+    wave_id = _plan(s, at=t0, customers=("canary", "late"))
+    clock = _Clock(t0)
+
+    def on_event(event: dict[str, Any]) -> None:  # the canary took until 11:50
+        if event.get("event") == "host_state" and event.get("state") == "done":
+            clock.at = t0.replace(hour=11, minute=50)
+
+    outcome = app.run_wave(s, wave_id, FAST, on_event, clock=clock)
+    assert outcome.status == "waiting", outcome
+    assert outcome.hosts == {"canary-pbx": "done", "late-pbx": "pending"}
+    assert "late-pbx" in outcome.reason and "wave resume" in outcome.reason
+    late = _rows(s, wave_id)["late-pbx"]
+    assert late.attempts == 0 and late.started_at is None, "started although its window closed"
+    assert late.step == "waiting for window"
+    _healthy_on(s, "late-pbx", BASE)
+    notes = _wave_actions(s, wave_id, "late-pbx")
+    assert [(a.kind, a.outcome) for a in notes] == [("wave.pending", "waiting")]
+    tomorrow = (t0 + timedelta(days=1)).replace(hour=10, minute=0)
+    assert tomorrow.isoformat(timespec="minutes") in notes[0].summary, notes[0].summary
+    assert wl.get_wave(app.open_ledger(s), wave_id).status == "waiting"  # type: ignore[union-attr]
+
+    outcome = app.run_wave(s, wave_id, FAST, resume=True,
+                           clock=_Clock(tomorrow + timedelta(minutes=5)))
+    assert outcome.status == "completed", outcome
+    assert outcome.hosts == {"canary-pbx": "done", "late-pbx": "done"}
+    _healthy_on(s, "late-pbx", TARGET)
+    assert _rows(s, wave_id)["canary-pbx"].attempts == 1
+    _reset(s, "canary-pbx", "late-pbx")
+
+
+# -- 6. kill -9 at several points ----------------------------------------------------------
+def _start(s: Settings, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([*PBXOPS, *args, "--call-poll-seconds", "1"], env=_cli_env(s),
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _kill_when(s: Settings, proc: subprocess.Popen[bytes], wave_id: int, host: str,
+               step: str) -> None:
+    def at_step() -> bool:
+        row = _rows(s, wave_id)[host]
+        assert proc.poll() is None, f"the run ended before {host} reached {step}: {row}"
+        return row.status == wl.RUNNING and row.step == step
+
+    try:
+        assert eventually(at_step, 300, 0.05), f"{host} never reached step {step}"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # pbxops, mid-step (its ansible runs on)
+        proc.wait()
+
+
+def test_kill_9_in_precheck_drain_and_postcheck_then_resume_updates_each_host_once(
+    env: Settings,
+) -> None:
+    s = env
+    hosts = ("canary-pbx", "alpha-pbx", "bravo-pbx", "charlie-pbx")
+    before = {h: _installs(s, h, TARGET) for h in hosts}
+    wave_id = _plan(s, customers=("canary", "alpha", "bravo", "charlie"), batch_size=1)
+
+    _kill_when(s, _start(s, "wave", "run", str(wave_id)), wave_id, "canary-pbx", "precheck")
+    with lab.hold_call(_address(s, "alpha-pbx")):
+        _kill_when(s, _start(s, "wave", "resume", str(wave_id)), wave_id, "alpha-pbx", "drain")
+    _kill_when(s, _start(s, "wave", "resume", str(wave_id)), wave_id, "bravo-pbx", "postcheck")
+    code, result, tail = _cli(s, "wave", "resume", str(wave_id))
+
+    assert code == 0 and result["status"] == "completed", tail
+    rows = _rows(s, wave_id)
+    _final(rows, hosts)
+    for host in hosts:
+        assert rows[host].status == "done", (host, rows[host])
+        _healthy_on(s, host, TARGET)
+        assert _installs(s, host, TARGET) - before[host] == 1, f"{host}: dpkg installed it again"
+        kinds = [a.kind for a in _wave_actions(s, wave_id, host)]
+        assert kinds.count("wave.done") == 1 and kinds[-1] == "wave.done", (host, kinds)
+        assert kinds.count("wave.running") == rows[host].attempts, (host, kinds)
+    for host in ("canary-pbx", "bravo-pbx"):  # their run finished on the host: verified, not redone
+        assert rows[host].attempts == 1, (host, rows[host])
+        assert "verified on resume" in _wave_actions(s, wave_id, host)[-1].summary
