@@ -346,13 +346,13 @@ class Rollout:
                 h.hostname,
                 wl.RUNNING,
                 f"update to {self.plan.target} started",
-                step="update",
+                step="starting",
                 started_at=now,
                 attempts=row.attempts + 1,
                 detail={"windows_overridden": self.options.ignore_windows},
             )
         failure: executor.ExecutionNodeError | None = None
-        self._steps = {h.hostname: "update" for h in hosts}
+        self._steps = {h.hostname: "starting" for h in hosts}
         try:
             result = self._playbook([h.hostname for h in hosts])
         except executor.ExecutionNodeError as exc:
@@ -558,11 +558,13 @@ class Rollout:
         healthy = (
             out.facts.get("service") == "active" and int(out.facts.get("sip_status", 0) or 0) == 200
         )
+        where = row.step or "?"
         if out.unreachable:
             self._mark(
                 row.hostname,
                 wl.FAILED,
-                f"in flight when the last run stopped and now unreachable: {out.error}",
+                f"in flight (step {where}) when the last run stopped and now unreachable: "
+                f"{out.error}",
                 outcome="failed",
                 error=out.error or "unreachable",
             )
@@ -570,7 +572,8 @@ class Rollout:
             self._mark(
                 row.hostname,
                 wl.DONE,
-                f"completed before the last run stopped; verified on resume at {version}",
+                f"completed before the last run stopped (in step {where}); "
+                f"verified on resume at {version}",
                 version_after=version,
                 finished_at=self.clock(),
                 step="finished",
@@ -579,7 +582,7 @@ class Rollout:
             self._mark(
                 row.hostname,
                 wl.PENDING,
-                f"in flight when the last run stopped; still on {version}, "
+                f"in flight (step {where}) when the last run stopped; still on {version}, "
                 "healthy: will be updated again",
                 version_before=version,
             )
@@ -587,8 +590,8 @@ class Rollout:
             self._mark(
                 row.hostname,
                 wl.FAILED,
-                f"in flight when the last run stopped; found on {version or '?'} "
-                "and not healthy: needs a technician or `wave retry-failed`",
+                f"in flight (step {where}) when the last run stopped; found on "
+                f"{version or '?'} and not healthy: needs a technician or `wave retry-failed`",
                 outcome="failed",
                 error=f"unhealthy after interrupted update (version {version or '?'})",
             )
