@@ -13,8 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from orchestrator import lab
@@ -22,37 +20,16 @@ from orchestrator.fleet import Fleet, load_book
 from orchestrator.health.sweep import SweepOptions, sweep
 from orchestrator.settings import load_settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _lab20 import write_book
+
 SETTINGS = load_settings(args={"lab_run_dir": "/run/pbxops-lab-bench"})
 DEMO = Path(__file__).resolve().parent.parent / "inventory" / "demo"
 
 
 def book_for(specs: list[lab.HostSpec], root: Path) -> Fleet:
     """One customer with every synthetic lab host, so the sweep sees exactly the lab."""
-    (root / "customers").mkdir(parents=True, exist_ok=True)
-    subnets = sorted({str(spec.subnet) for spec in specs})
-    customer = {
-        "id": "bench",
-        "name": "Bench",
-        "timezone": "Europe/Berlin",
-        "contacts": [{"email": "it@bench.example"}],
-        "sites": [{"id": f"s{i}", "subnet": net} for i, net in enumerate(subnets)],
-        "systems": [
-            {
-                "hostname": spec.name,
-                "site": f"s{subnets.index(str(spec.subnet))}",
-                "address": str(spec.address),
-                "platform": "asterisk",
-                "deployment": "hardware",
-                "os_release": "12",
-                "extensions": 5,
-                "maintenance_window": ["mon-sun 00:00-24:00"],
-            }
-            for spec in specs
-        ],
-    }
-    (root / "customers" / "bench.yml").write_text(yaml.safe_dump(customer))
-    (root / "releases.yml").write_text((DEMO / "releases.yml").read_text())
-    return load_book(root)
+    return load_book(write_book(specs, root))
 
 
 def timed(fleet: Fleet, count: int, workers: int) -> tuple[float, int]:
