@@ -12,6 +12,7 @@ its own with ``--max`` hosts and tears it down). Usage::
 from __future__ import annotations
 
 import argparse
+import fcntl
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,12 @@ def customer(i: int, spec: lab.HostSpec) -> dict[str, object]:
 
 
 def main() -> None:
+    with Path("/run/lock/pbxops-lab-tests.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one lab on this machine at a time (tests, benches)
+        _main()
+
+
+def _main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1,10,50")
     parser.add_argument("--parallel", type=int, default=4, help="customers granted at once")

@@ -6,6 +6,7 @@ one host costs in memory. Needs root. Prints one line per size plus the per-host
 
 from __future__ import annotations
 
+import fcntl
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,12 @@ def run(size: int) -> tuple[float, float, float, float]:
 
 
 def main(sizes: list[int]) -> None:
+    with Path("/run/lock/pbxops-lab-tests.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one lab on this machine at a time (tests, benches)
+        _main(sizes)
+
+
+def _main(sizes: list[int]) -> None:
     started = time.monotonic()
     ensure_rootfs(LabPaths.of(SETTINGS).cache, lambda msg: print(f"  rootfs: {msg}"))
     print(f"rootfs cache ready in {time.monotonic() - started:.1f}s (warm if ~0)")
