@@ -8,6 +8,7 @@ Sunday 04:00). An exception date cancels every slot that *starts* on that local 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -60,8 +61,10 @@ def _time(text: str) -> time:
     return time(hh, mm)
 
 
+@lru_cache(maxsize=4096)
 def parse_slot(text: str) -> Slot:
-    """Parse one slot; raise ValueError with a message a user can act on."""
+    """Parse one slot; raise ValueError with a message a user can act on. Cached: a large
+    book repeats the same few slot texts thousands of times."""
     m = _SLOT.match(text.strip().lower())
     if not m:
         raise ValueError(f"cannot parse window {text!r}: expected e.g. 'tue,thu 22:00-04:00'")
@@ -96,11 +99,12 @@ class MaintenanceWindow(Frozen):
         starting within ``days`` days; exception dates skipped. Sorted by start."""
         local = after.astimezone(tz)
         out: list[tuple[datetime, datetime]] = []
+        slots = self.parsed()
         for offset in range(-1, days + 1):
             day = local.date() + timedelta(days=offset)
             if day in self.exceptions:
                 continue
-            for slot in self.parsed():
+            for slot in slots:
                 if day.weekday() in slot.days:
                     start = datetime.combine(day, slot.start, tzinfo=tz)
                     end = start + slot.length
