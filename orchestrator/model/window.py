@@ -8,9 +8,9 @@ Sunday 04:00). An exception date cancels every slot that *starts* on that local 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from pydantic import field_validator
