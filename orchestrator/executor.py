@@ -166,6 +166,15 @@ def strategy_env(strategy: str) -> dict[str, str]:
     return {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": str(plugins)}
 
 
+def _strategy_vars(strategy: str) -> dict[str, int]:
+    """Mitogen keeps its own ssh connections and ignores ssh_args: give it the same dead-host
+    detection as ServerAliveInterval=10 (3 missed keepalives), else a host that vanishes
+    mid-task holds the batch for minutes."""
+    if not strategy.startswith("mitogen"):
+        return {}
+    return {"mitogen_ssh_keepalive_interval": 10, "mitogen_ssh_keepalive_count": 3}
+
+
 def _envvars(settings: Settings, forks: int) -> dict[str, str]:
     project = settings.project_dir
     env = {
@@ -244,7 +253,7 @@ def run_playbook(
         playbook=str(path),
         inventory=str(inv_file),
         limit=",".join(hosts) if hosts else None,
-        extravars=dict(extravars or {}),
+        extravars={**_strategy_vars(settings.strategy), **dict(extravars or {})},
         envvars=_envvars(settings, nforks),
         forks=nforks,
         cmdline=cmdline,
