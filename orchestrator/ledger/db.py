@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigError
-from .models import Action, Lock, utcnow
+from .models import Action, Lock, as_utc, utcnow
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -166,9 +166,8 @@ def _record(a: Action) -> ActionRecord:
 def add_action(s: Session, rec: ActionRecord) -> int:
     """Add one action row inside the caller's transaction; its id. Times are stored as UTC
     (SQLite keeps no offset; a naive time is taken as UTC)."""
-    at = rec.at or utcnow()
     row = Action(
-        at=at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC),
+        at=as_utc(rec.at) if rec.at else utcnow(),
         actor=rec.actor,
         kind=rec.kind,
         customer_id=rec.customer_id,

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .db import ActionRecord, Ledger, add_action
-from .models import Base, utcnow
+from .models import Base, as_utc, utcnow
 
 
 class IncidentRow(Base):
@@ -122,13 +122,8 @@ class HourBooking:
     id: int | None = None
 
 
-def _utc(value: datetime) -> datetime:
-    """SQLite keeps no offset: store every moment as UTC (naive input is taken as UTC)."""
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _utc_or_none(value: datetime | None) -> datetime | None:
-    return _utc(value) if value is not None else None
+    return as_utc(value) if value is not None else None
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -169,16 +164,18 @@ def add_incident(ledger: Ledger, inc: Incident) -> Incident:
             host=inc.host,
             title=inc.title,
             source=inc.source,
-            opened_at=_utc(inc.opened_at),
+            opened_at=as_utc(inc.opened_at),
             opened_by=inc.opened_by,
             reaction_hours=inc.reaction_hours,
             hours_basis=inc.hours_basis,
-            deadline=_utc(inc.deadline),
+            deadline=as_utc(inc.deadline),
             detail=inc.detail,
         )
         s.add(row)
         s.flush()
-        stored = replace(inc, id=row.id, opened_at=_utc(inc.opened_at), deadline=_utc(inc.deadline))
+        stored = replace(
+            inc, id=row.id, opened_at=as_utc(inc.opened_at), deadline=as_utc(inc.deadline)
+        )
         add_action(s, _incident_action(stored, "incident.open", inc.opened_by, inc.opened_at))
     return stored
 
@@ -214,9 +211,9 @@ def incidents(
     if customer_id:
         q = q.where(IncidentRow.customer_id == customer_id)
     if opened_from:
-        q = q.where(IncidentRow.opened_at >= _utc(opened_from))
+        q = q.where(IncidentRow.opened_at >= as_utc(opened_from))
     if opened_to:
-        q = q.where(IncidentRow.opened_at < _utc(opened_to))
+        q = q.where(IncidentRow.opened_at < as_utc(opened_to))
     if only_open:
         q = q.where(IncidentRow.resolved_at.is_(None))
     with ledger.session() as s:
@@ -260,7 +257,7 @@ def add_bookings(ledger: Ledger, bookings: list[HourBooking]) -> list[int]:
     with ledger.session() as s:
         for b in bookings:
             row = HourBookingRow(
-                at=_utc(b.at) if b.at else utcnow(),
+                at=as_utc(b.at) if b.at else utcnow(),
                 customer_id=b.customer_id,
                 contract_id=b.contract_id,
                 hours=b.hours,
