@@ -16,59 +16,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from orchestrator import app, lab
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
 from orchestrator.rollout import RolloutOptions
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
 
-from .conftest import TEST_RUN_DIR, eventually, running_lab
+from .books import REPO, book_lab, customer
+from .conftest import eventually
 
 pytestmark = pytest.mark.lab
-REPO = Path(__file__).resolve().parents[2]
 SUBNET = IPv4Network("10.210.70.0/24")  # targets and nodes share it: the lab bridge does not route
 HOSTS = [f"metro-{i}-pbx" for i in range(1, 5)]
 NODES = ("node-1", "node-2")
 FAST = RolloutOptions(call_poll_seconds=1)
 
 
-def _write_book(root: Path) -> Path:
-    (root / "customers").mkdir(parents=True)
-    systems = [
-        {"hostname": h, "site": "main", "address": str(SUBNET.network_address + 10 + i),
-         "platform": "asterisk", "deployment": "hardware", "os_release": "12",
-         "licences": [{"kind": "user", "count": 5}], "extensions": 5,
-         "maintenance_window": {"slots": ["mon-sun 00:00-24:00"]}}
-        for i, h in enumerate(HOSTS)
-    ]
-    customer = {
-        "id": "metro", "name": "Metro", "timezone": "Europe/Berlin",
-        "contacts": [{"email": "it@metro.example"}],
-        "sites": [{"id": "main", "subnet": str(SUBNET)}], "systems": systems,
-        "contracts": [{"id": "metro-c", "kind": "software_maintenance", "start": "2020-01-01",
-                       "end": "2030-12-31", "call_drain_minutes": 2}],
-    }
-    (root / "customers" / "metro.yml").write_text(yaml.safe_dump(customer, sort_keys=False))
-    releases = (REPO / "inventory" / "demo" / "releases.yml").read_text()
-    (root / "releases.yml").write_text(releases)
-    return root
-
-
 @pytest.fixture(scope="module")
 def nodes_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    root = tmp_path_factory.mktemp("nodes")
-    book = _write_book(root / "book")
-    settings = load_settings(args={
-        "book": str(book), "state_dir": str(root / "state"), "lab_run_dir": TEST_RUN_DIR,
-        "ledger_url": f"sqlite:///{root}/ledger.sqlite", "smtp_port": 1,
-    })
-    specs = lab.specs_from_book(book) + lab.execution_node_specs(len(NODES), SUBNET)
-    with running_lab(settings, specs):
+    metro = customer("metro", str(SUBNET),
+                     {h: str(SUBNET.network_address + 10 + i) for i, h in enumerate(HOSTS)})
+    nodes = lab.execution_node_specs(len(NODES), SUBNET)
+    with book_lab(tmp_path_factory.mktemp("nodes"), [metro], extra_specs=nodes) as settings:
         yield settings.model_copy(update={
-            "ssh_config": lab.LabPaths.of(settings).ssh_config,
             "execution_nodes": NODES,
             "execution_node_command": lab.execution_node_command(),
         })

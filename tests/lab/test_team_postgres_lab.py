@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import text
 
 from orchestrator import app, lab
@@ -25,54 +24,27 @@ from orchestrator.access.pool import hub_address, parse_pool
 from orchestrator.ledger import waves as wl
 from orchestrator.ledger.access import allocations
 from orchestrator.planner import PlanOptions
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
 
 from ..conftest import postgres_server
-from .conftest import TEST_RUN_DIR, running_lab
+from .books import REPO, book_lab, customer
 
 pytestmark = pytest.mark.lab
-REPO = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).resolve().parent / "team_driver.py"
 SUBNET = "10.210.70.0/24"
 MEMBERS = {"team-a": "north-pbx", "team-b": "south-pbx"}  # machine -> namespace it runs in
 ADDRESSES = {"north-pbx": "10.210.70.10", "south-pbx": "10.210.70.11"}
 
 
-def _write_book(root: Path) -> Path:
-    (root / "customers").mkdir(parents=True)
-    customer = {
-        "id": "team", "name": "Team", "timezone": "Europe/Berlin",
-        "contacts": [{"email": "it@team.example"}],
-        "sites": [{"id": "main", "subnet": SUBNET}],
-        "systems": [
-            {"hostname": host, "site": "main", "address": address, "platform": "asterisk",
-             "deployment": "hardware", "os_release": "12", "extensions": 5,
-             "licences": [{"kind": "user", "count": 5}],
-             "maintenance_window": {"slots": ["mon-sun 00:00-24:00"]}}
-            for host, address in ADDRESSES.items()
-        ],
-        "contracts": [{"id": "team-swm", "kind": "software_maintenance", "start": "2020-01-01",
-                       "end": "2099-12-31", "call_drain_minutes": 1}],
-    }
-    (root / "customers" / "team.yml").write_text(yaml.safe_dump(customer, sort_keys=False))
-    releases = (REPO / "inventory" / "demo" / "releases.yml").read_text()
-    (root / "releases.yml").write_text(releases)
-    return root
-
-
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Path]]:
     root = tmp_path_factory.mktemp("team")
-    book = _write_book(root / "book")
-    base = load_settings(args={"book": str(book), "lab_run_dir": TEST_RUN_DIR,
-                               "state_dir": str(root / "test-state"), "smtp_port": 1})
-    with running_lab(base, lab.specs_from_book(book)):
+    customers = [customer("team", SUBNET, ADDRESSES, end="2099-12-31", call_drain_minutes=1)]
+    with book_lab(root, customers, ledger=False) as base:
         provider = str(lab.PROVIDER_INTERFACE.ip)  # on the lab bridge: every namespace reaches it
         with postgres_server(f"{provider},127.0.0.1", trust_from=("10.210.0.0/16", f"{provider}/32")) as url:
-            settings = base.model_copy(
-                update={"ledger_url": url, "ssh_config": lab.LabPaths.of(base).ssh_config}
-            )
+            settings = base.model_copy(update={"ledger_url": url})
             app.open_ledger(settings)  # `pbxops db upgrade`, once, before the team starts
             try:
                 yield settings, root

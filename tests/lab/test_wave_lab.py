@@ -12,67 +12,37 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from orchestrator import app, lab
 from orchestrator.errors import RefusedError
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
 from orchestrator.rollout import RolloutOptions
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
 
-from .conftest import TEST_RUN_DIR, eventually, running_lab
+from .books import REPO, book_lab, one_pbx_customer
+from .conftest import eventually
 
 pytestmark = pytest.mark.lab
-REPO = Path(__file__).resolve().parents[2]
-ALWAYS = {"slots": ["mon-sun 00:00-24:00"]}
 
 
-def _customer(cid: str, n: int, *, kind: str = "software_maintenance", internal: bool = False,
-              end: str = "2030-12-31") -> dict[str, Any]:
-    system: dict[str, Any] = {
-        "hostname": f"{cid}-pbx", "site": "main", "address": f"10.210.{60 + n}.10", "platform": "asterisk",
-        "deployment": "virtual" if kind == "hosting" else "hardware", "os_release": "12",
-        "licences": [{"kind": "user", "count": 5}], "extensions": 5, "maintenance_window": ALWAYS,
-        "internal": internal,
-    }
-    contracts = [{"id": f"{cid}-c", "kind": kind, "start": "2020-01-01", "end": end, "call_drain_minutes": 2}]
-    return {"id": cid, "name": cid.title(), "timezone": "Europe/Berlin",
-            "contacts": [{"email": f"it@{cid}.example"}],
-            "sites": [{"id": "main", "subnet": f"10.210.{60 + n}.0/24"}],
-            "systems": [system], "contracts": contracts}
+def _customer(cid: str, n: int, **kw: Any) -> dict[str, Any]:
+    return one_pbx_customer(cid, 60 + n, **kw)
 
 
-def _write_book(root: Path) -> Path:
-    (root / "customers").mkdir(parents=True)
+@pytest.fixture(scope="module")
+def wave_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     customers = [
         _customer("canary", 0, kind="hosting", internal=True),
         _customer("alpha", 1), _customer("bravo", 2), _customer("charlie", 3),
         _customer("expired", 4, end="2021-12-31"),
     ]
-    for c in customers:
-        (root / "customers" / f"{c['id']}.yml").write_text(yaml.safe_dump(c, sort_keys=False))
-    releases = yaml.safe_load((REPO / "inventory" / "demo" / "releases.yml").read_text())
-    (root / "releases.yml").write_text(yaml.safe_dump(releases, sort_keys=False))
-    return root
-
-
-@pytest.fixture(scope="module")
-def wave_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    root = tmp_path_factory.mktemp("wave")
-    book = _write_book(root / "book")
-    settings = load_settings(args={
-        "book": str(book), "state_dir": str(root / "state"), "lab_run_dir": TEST_RUN_DIR,
-        "ledger_url": f"sqlite:///{root}/ledger.sqlite", "smtp_port": 1,
-    })
-    with running_lab(settings, lab.specs_from_book(book)):
-        paths = lab.LabPaths.of(settings)
-        yield settings.model_copy(update={"ssh_config": paths.ssh_config})
+    with book_lab(tmp_path_factory.mktemp("wave"), customers) as settings:
+        yield settings
 
 
 def _version(settings: Settings, host: str) -> str | None:
