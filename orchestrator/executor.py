@@ -18,7 +18,11 @@ inventory, an ssh_config and the known_hosts files derived from ``settings.ssh_c
 ops key goes through ansible-runner's ``ssh_key`` (an ssh-agent on the node, never a file
 here). Extravars named ``*_fetch_dir`` are controller directories: on a node, ``fetch``
 writes into the worker's artifacts and the files are moved to that directory when they
-come back. A node that fails mid-run leaves its hosts without a result:
+come back. Before the hosts are dealt, every node is probed (ssh and its ansible-runner,
+in parallel): a node that does not answer is left out of this run (failover: its share goes
+to the others; ``RunResult.nodes_down`` says which and why), so a dead node never has to be
+removed from the settings before a wave can resume. Only when no node answers does the run
+fail without starting. A node that fails mid-run leaves its hosts without a result:
 ``ExecutionNodeError`` names the node and carries the result of the other nodes.
 """
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import shlex
@@ -35,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,6 +94,7 @@ class RunResult:
     hosts: dict[str, HostOutcome]
     artifact_dir: Path
     nodes: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> its hosts
+    nodes_down: dict[str, str] = field(default_factory=dict)  # node left out -> why
 
     @property
     def failed_hosts(self) -> list[str]:
@@ -155,12 +162,19 @@ def _slim(event: Event) -> Event:
     }
 
 
+log = logging.getLogger(__name__)
+_FELL_BACK: set[str] = set()  # strategies already warned about
+
+
 def strategy_env(strategy: str) -> dict[str, str]:
     """Environment for the requested strategy; Mitogen falls back to linear if absent."""
     if not strategy.startswith("mitogen"):
         return {"ANSIBLE_STRATEGY": strategy}
     spec = importlib.util.find_spec("ansible_mitogen")
     if spec is None or spec.origin is None:
+        if strategy not in _FELL_BACK:
+            _FELL_BACK.add(strategy)
+            log.warning("strategy %s: Mitogen is not installed, running with linear", strategy)
         return {"ANSIBLE_STRATEGY": "linear", "PBXOPS_STRATEGY_FALLBACK": "mitogen not installed"}
     plugins = Path(spec.origin).parent / "plugins" / "strategy"
     return {"ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": str(plugins)}
@@ -360,12 +374,51 @@ def node_ssh_config(text: str, ssh_dir: str) -> NodeSsh:
 
 def node_ssh_argv(settings: Settings, node: str, command: str) -> list[str]:
     """``ssh`` to an execution node with the controller's ssh_config; no tty, so the
-    stream stays binary-clean, and keepalives so a vanished node is noticed."""
+    stream stays binary-clean, and timeouts/keepalives so a vanished node is noticed."""
     argv = ["ssh"]
     if settings.ssh_config is not None:
         argv += ["-F", str(settings.ssh_config)]
-    return [*argv, "-T", "-o", "BatchMode=yes", "-o", "ServerAliveInterval=10",
-            "-o", "ServerAliveCountMax=3", node, command]
+    return [*argv, "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+            "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3", node, command]
+
+
+NODE_PROBE_TIMEOUT = 30.0  # seconds for ssh + `ansible-runner --version` on a node
+
+
+def probe_nodes(settings: Settings, nodes: Sequence[str]) -> dict[str, str]:
+    """Nodes that cannot take a share now, each with the reason (ssh fails, or the node's
+    ``execution_node_command`` does not run). All nodes are probed at once."""
+    command = f"{settings.execution_node_command} --version"
+    plugins = strategy_env(settings.strategy).get("ANSIBLE_STRATEGY_PLUGINS")
+    if plugins:  # a node runs the controller's strategy from the same path
+        plugin = shlex.quote(f"{plugins}/{settings.strategy}.py")
+        command += (f" && {{ test -f {plugin} || {{ echo 'no Mitogen strategy plugin at "
+                    f"{plugins} (install pbxops at the same path, or use strategy linear)' >&2;"
+                    " exit 3; }; }")
+    procs: dict[str, subprocess.Popen[str]] = {}
+    down: dict[str, str] = {}
+    for node in dict.fromkeys(nodes):
+        argv = node_ssh_argv(settings, node, command)
+        try:
+            procs[node] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True)
+        except OSError as exc:
+            down[node] = f"cannot start ssh: {exc}"
+    deadline = time.monotonic() + NODE_PROBE_TIMEOUT
+    for node, proc in procs.items():
+        try:
+            _, err = proc.communicate(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            down[node] = f"no answer within {NODE_PROBE_TIMEOUT:.0f} s"
+            continue
+        if proc.returncode:
+            lines = [ln for ln in err.splitlines() if ln.strip()]
+            why = lines[-1][:300] if lines else "no message"
+            what = "ssh" if proc.returncode == 255 else "the node's ansible-runner check"
+            down[node] = f"{what} failed (exit {proc.returncode}): {why}"
+    return down
 
 
 def _never() -> bool:
@@ -460,7 +513,8 @@ class NodeJob:
 
     def run(self, hosts: list[str], collector: _Collector,
             cancel: Callable[[], bool] | None) -> RunResult:
-        shares = split_hosts(hosts, self.settings.execution_nodes)
+        up, down = self._live_nodes(hosts, collector)
+        shares = split_hosts(hosts, up)
         runs: list[_NodeRun] = []
         threads: list[threading.Thread] = []
         for node, share in shares.items():
@@ -490,7 +544,20 @@ class NodeJob:
         finally:
             for r in runs:
                 self._cleanup(r)
-        return self._result(runs, collector)
+        return self._result(runs, collector, down)
+
+    def _live_nodes(self, hosts: list[str],
+                    collector: _Collector) -> tuple[list[str], dict[str, str]]:
+        """The nodes that answer now and the ones left out (with why); raises, starting
+        nothing, when none answers."""
+        nodes = list(dict.fromkeys(self.settings.execution_nodes))
+        down = probe_nodes(self.settings, nodes)
+        if len(down) == len(nodes):
+            lost = {n: tuple(s) for n, s in split_hosts(hosts, nodes).items()}
+            result = RunResult(self.ident, "error", -1, collector.hosts, self.top,
+                               nodes_down=down)
+            raise ExecutionNodeError({n: f"not started: {down[n]}" for n in lost}, lost, result)
+        return [n for n in nodes if n not in down], down
 
     def _prepare(self, run: _NodeRun) -> dict[str, Any]:
         private, remote = run.private, run.remote
@@ -554,13 +621,14 @@ class NodeJob:
         for name in ("project", "ssh", "inventory", "env"):
             shutil.rmtree(run.private / name, ignore_errors=True)
 
-    def _result(self, runs: list[_NodeRun], collector: _Collector) -> RunResult:
+    def _result(self, runs: list[_NodeRun], collector: _Collector,
+                down: dict[str, str]) -> RunResult:
         failed = {r.node: r.explanation for r in runs if r.status not in _NODE_OK}
         statuses = {r.status for r in runs}
         status = "error" if failed else ("failed" if "failed" in statuses else "successful")
         result = RunResult(
             self.ident, status, max((r.rc for r in runs), default=0), collector.hosts,
-            self.top, {r.node: tuple(r.hosts) for r in runs},
+            self.top, {r.node: tuple(r.hosts) for r in runs}, down,
         )
         if failed:
             lost = {r.node: tuple(r.hosts) for r in runs if r.node in failed}

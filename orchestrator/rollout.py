@@ -359,6 +359,7 @@ class Rollout:
             failure, result = exc, exc.result
         finally:
             self._steps = {}
+        self._nodes_down(result)
         lost = set(failure.lost_hosts) if failure else set()
         for h in hosts:
             if h.hostname in lost:
@@ -368,6 +369,11 @@ class Rollout:
             )
         if failure is not None:
             raise failure
+
+    def _nodes_down(self, result: executor.RunResult) -> None:
+        """Say which execution nodes were left out of a run (their hosts went to the others)."""
+        for node, why in result.nodes_down.items():
+            self._emit("node_down", node=node, reason=why, hosts=[])
 
     def _playbook(self, hostnames: list[str]) -> executor.RunResult:
         inv = render_inventory(self.fleet, self.clock().date())
@@ -531,6 +537,7 @@ class Rollout:
             )
         except executor.ExecutionNodeError as exc:
             failure, result = exc, exc.result
+        self._nodes_down(result)
         lost = set(failure.lost_hosts) if failure else set()
         for r in stuck:
             if r.hostname not in lost:  # a failed node's hosts stay `running`

@@ -35,7 +35,8 @@ class Settings(BaseModel):
     ledger_url: str = ""  # empty: sqlite file under state_dir
     project_dir: Path = REPO_ROOT  # playbooks/, roles/, templates/ live here
     forks: int = 20
-    strategy: str = "linear"  # linear | free | mitogen_linear (falls back when absent)
+    # mitogen_linear (default; linear when Mitogen is not installed) | linear | free
+    strategy: str = "mitogen_linear"
     ops_email: str = "ops@provider.example"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25

@@ -201,6 +201,8 @@ class _Progress:
             self.out.print(
                 f"  {kind.replace('_', ' ')}: {', '.join(event['hosts'])} {event.get('until', '')}"
             )
+        elif kind == "node_down":
+            self.out.print(f"  [yellow]execution node {event['node']} left out[/]: {event['reason']}")
         elif kind == "task" and event.get("ansible") == "playbook_on_task_start":
             self.out.print(f"  [dim]{event.get('task')}[/]", end="\r")
 

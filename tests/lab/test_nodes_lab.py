@@ -174,3 +174,40 @@ def test_worker_killed_mid_batch_is_a_node_error_and_resume_finishes(nodes_env: 
         assert rows[host].status == "done" and probe(_address(s, host), timeout=3).version == "19.0.0"
     for host in HOSTS[0::2]:
         assert rows[host].attempts == 1, f"{host} was updated again after it had completed"
+
+
+def _downgrade(s: Settings, version: str) -> None:
+    script = ("export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --allow-downgrades "
+              f"-o Dpkg::Options::=--force-confnew labpbx={version} >/dev/null && systemctl restart labpbx")
+    for host in HOSTS:
+        lab.run_in_host(s, host, ["sh", "-c", script])
+    assert eventually(lambda: all(probe(_address(s, h), timeout=3).version == version for h in HOSTS),
+                      60, 0.5), f"hosts did not come back on {version}"
+
+
+def test_a_node_that_is_down_is_left_out_and_the_other_node_runs_the_whole_wave(
+    nodes_env: Settings,
+) -> None:
+    """Failover: node-2 is unplugged before the wave and stays down. The probe leaves it
+    out (said in the events), node-1 takes every host, and nothing in the settings changes."""
+    s = nodes_env
+    _downgrade(s, "18.0.0")
+    wave_id = _plan(s, "pbx-18.1")
+    before = {host: len(_logins(s, host)) for host in HOSTS}
+    events: list[dict[str, Any]] = []
+    lab.inject_fault(s, "node-2", "network-down")
+    try:
+        outcome = app.run_wave(s, wave_id, FAST, on_event=events.append)
+    finally:
+        lab.clear_fault(s, "node-2", "network-down")
+    assert outcome.status == "completed", outcome
+    down = [e for e in events if e["event"] == "node_down"]
+    assert [e["node"] for e in down] == ["node-2"] and "ssh failed" in down[0]["reason"], down
+    for host in HOSTS:
+        assert probe(_address(s, host), timeout=3).version == "18.1.0"
+        during = set(_logins(s, host)[before[host]:])
+        assert during == {_node_address(s, "node-1")}, (host, during)
+    rows = {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}
+    assert all(rows[h].status == "done" and rows[h].attempts == 1 for h in HOSTS), rows
+    runs = Path(rows[HOSTS[0]].detail["artifacts"])
+    assert sorted(p.name for p in runs.iterdir()) == ["node-node-1"]

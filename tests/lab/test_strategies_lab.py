@@ -1,7 +1,8 @@
 """The wave's main paths under the Mitogen strategy (``strategy: mitogen_linear``), with proof
 that Mitogen really ran them: no fallback in the strategy environment, and Mitogen's own
-interpreter (``python3(mitogen:...)``) seen on a lab host while the wave runs. The rest of
-the lab suite runs under either strategy: ``PBXOPS_STRATEGY=mitogen_linear make test``."""
+interpreter (``python3(mitogen:...)``) seen on a lab host while the wave runs. Mitogen is
+the default strategy; ``make test`` runs the whole lab suite once with it and once more
+with ``PBXOPS_STRATEGY=linear`` (``make test-linear``)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from orchestrator import app, executor, lab
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
 from orchestrator.rollout import RolloutOptions, WaveOutcome
-from orchestrator.settings import Settings, load_settings
+from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
 
-from .conftest import TEST_RUN_DIR, running_lab
+from .books import book_lab
 from .test_wave_lab import _customer
 
 pytestmark = pytest.mark.lab
@@ -32,20 +32,10 @@ MITOGEN_PROCESS = "(mitogen:"  # argv[0] Mitogen gives the interpreter it starts
 
 @pytest.fixture(scope="module")
 def mitogen_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    root = tmp_path_factory.mktemp("mitogen")
-    book = root / "book"
-    (book / "customers").mkdir(parents=True)
-    for c in (_customer("canary", 0, kind="hosting", internal=True), _customer("alpha", 1),
-              _customer("bravo", 2)):
-        (book / "customers" / f"{c['id']}.yml").write_text(yaml.safe_dump(c, sort_keys=False))
-    (book / "releases.yml").write_text((REPO / "inventory" / "demo" / "releases.yml").read_text())
-    settings = load_settings(args={
-        "book": str(book), "state_dir": str(root / "state"), "lab_run_dir": TEST_RUN_DIR,
-        "ledger_url": f"sqlite:///{root}/ledger.sqlite", "smtp_port": 1,
-        "strategy": "mitogen_linear",
-    })
-    with running_lab(settings, lab.specs_from_book(book)):
-        yield settings.model_copy(update={"ssh_config": lab.LabPaths.of(settings).ssh_config})
+    customers = [_customer("canary", 0, kind="hosting", internal=True), _customer("alpha", 1),
+                 _customer("bravo", 2)]
+    with book_lab(tmp_path_factory.mktemp("mitogen"), customers) as settings:
+        yield settings.model_copy(update={"strategy": "mitogen_linear"})
 
 
 def _mitogen_running_on(s: Settings, host: str) -> bool:

@@ -134,7 +134,7 @@ def test_a_failing_node_is_named_and_the_other_nodes_results_are_kept(
     executor_argv = executor.node_ssh_argv
 
     def argv(s: Settings, node: str, command: str) -> list[str]:
-        if node == "dead":
+        if node == "dead" and " worker " in command:  # answers the probe, dies in the run
             return ["sh", "-c", "echo 'ssh: connect to host dead port 22: No route to host' >&2; exit 255"]
         return executor_argv(s, node, command)
 
@@ -147,6 +147,68 @@ def test_a_failing_node_is_named_and_the_other_nodes_results_are_kept(
     assert "execution node dead failed" in str(err) and "No route to host" in str(err)
     assert err.result.hosts["h1"].succeeded and err.result.hosts["h1"].ok
     assert not err.result.hosts["h2"].ok
+
+
+def _down_node(monkeypatch: pytest.MonkeyPatch, *down: str) -> list[str]:
+    """Nodes in ``down`` refuse every ssh (the probe too); returns the commands they were sent."""
+    sent: list[str] = []
+    executor_argv = executor.node_ssh_argv
+
+    def argv(s: Settings, node: str, command: str) -> list[str]:
+        if node in down:
+            sent.append(command)
+            return ["sh", "-c", f"echo 'ssh: connect to host {node} port 22: Connection refused' >&2; exit 255"]
+        return executor_argv(s, node, command)
+
+    monkeypatch.setattr(executor, "node_ssh_argv", argv)
+    return sent
+
+
+def test_a_node_that_does_not_answer_is_left_out_and_its_share_goes_to_the_others(
+    local_nodes: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = local_nodes.model_copy(update={"execution_nodes": ("n1", "gone", "n2")})
+    sent = _down_node(monkeypatch, "gone")
+    result = executor.run_playbook(s, "probe.yml", INVENTORY, ["h1", "h2", "h4"],
+                                   extravars={"probe_fetch_dir": ""}, distribute=True)
+    assert result.status == "successful", result
+    assert result.nodes == {"n1": ("h1", "h4"), "n2": ("h2",)}
+    assert set(result.nodes_down) == {"gone"} and "Connection refused" in result.nodes_down["gone"]
+    assert all(result.hosts[h].succeeded and result.hosts[h].ok for h in ("h1", "h2", "h4"))
+    assert len(sent) == 1 and " worker " not in sent[0], "only probed, never sent a share"
+
+
+def test_when_no_node_answers_nothing_starts_and_every_host_is_named(
+    local_nodes: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = _down_node(monkeypatch, "n1", "n2")
+    with pytest.raises(executor.ExecutionNodeError) as caught:
+        executor.run_playbook(local_nodes, "probe.yml", INVENTORY, ["h1", "h2", "h3"],
+                              extravars={"probe_fetch_dir": ""}, distribute=True)
+    err = caught.value
+    assert sorted(err.lost_hosts) == ["h1", "h2", "h3"]
+    assert "execution node n1 failed: not started: ssh failed (exit 255)" in str(err)
+    assert set(err.result.nodes_down) == {"n1", "n2"}
+    assert not any(o.ok for o in err.result.hosts.values())
+    assert all(" worker " not in c for c in sent)
+
+
+def test_a_node_without_the_mitogen_plugin_path_is_left_out_with_the_reason(
+    local_nodes: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node runs the controller's strategy from the same path: a node whose install
+    lacks it is reported, not handed a share that would fail on its first task."""
+    plugins = executor.strategy_env("mitogen_linear").get("ANSIBLE_STRATEGY_PLUGINS")
+    if plugins is None:
+        pytest.skip("Mitogen is not installed here")
+    s = local_nodes.model_copy(update={"strategy": "mitogen_linear"})
+    real = executor.strategy_env
+    monkeypatch.setattr(executor, "strategy_env", lambda strategy: {
+        "ANSIBLE_STRATEGY": strategy, "ANSIBLE_STRATEGY_PLUGINS": "/nonexistent/strategy"
+    } if strategy.startswith("mitogen") else real(strategy))
+    down = executor.probe_nodes(s, ["n1"])
+    assert "no Mitogen strategy plugin at /nonexistent/strategy" in down["n1"], down
+    assert executor.probe_nodes(s.model_copy(update={"strategy": "linear"}), ["n1"]) == {}
 
 
 def test_rollout_leaves_a_failed_nodes_hosts_running_for_resume(
