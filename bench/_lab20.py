@@ -100,7 +100,7 @@ def write_book(specs: list[lab.HostSpec], root: Path) -> Path:
 def lab_of(count: int) -> Iterator[Lab]:
     """Take the machine-wide lab lock, bring up ``count`` synthetic hosts, ALWAYS take
     them down again. Lab-up time is not part of any measurement."""
-    base = load_settings(args={"lab_run_dir": BENCH_RUN_DIR, "strategy": "linear"})
+    base = load_settings(args={"lab_run_dir": BENCH_RUN_DIR})  # shipped strategy (Mitogen)
     LOCK.parent.mkdir(parents=True, exist_ok=True)
     with LOCK.open("w") as lock, tempfile.TemporaryDirectory(prefix="pbxops-bench-") as tmp:
         print("waiting for the machine-wide lab lock ...", flush=True)
@@ -238,9 +238,9 @@ VARIANTS = {
     "ansible-defaults+cp": "as ansible-defaults but keeping Ansible's own ssh_args "
     "(-C -o ControlMaster=auto -o ControlPersist=60s)",
     "pbxops": "shipped ansible.cfg + executor settings (forks 20, pipelining, ControlPersist, "
-    "gathering explicit, linear)",
+    "gathering explicit, strategy mitogen_linear)",
     "pbxops+facts": "as pbxops but gathering facts (ANSIBLE_GATHERING=implicit)",
-    "mitogen": "as pbxops with strategy mitogen_linear",
+    "pbxops-linear": "as pbxops with strategy linear (what runs where Mitogen is not installed)",
 }
 
 
@@ -257,17 +257,18 @@ def job_env(lb: Lab, variant: str, cp: Path) -> tuple[dict[str, str], list[str]]
         key = "ANSIBLE_SSH_COMMON_ARGS" if variant.endswith("+cp") else "ANSIBLE_SSH_ARGS"
         env[key] = f"-F {lb.ssh_config}"
         return env, []
-    settings = lb.settings.model_copy(
-        update={"strategy": "mitogen_linear" if variant == "mitogen" else "linear"}
-    )
+    settings = lb.settings
+    if variant == "pbxops-linear":
+        settings = settings.model_copy(update={"strategy": "linear"})
     (settings.state_dir / "ansible-tmp").mkdir(parents=True, exist_ok=True)
     forks = max(1, min(settings.forks, len(lb.hosts)))
     env |= executor._envvars(settings, forks)
-    if variant == "mitogen" and "PBXOPS_STRATEGY_FALLBACK" in env:
-        raise SystemExit(f"mitogen not usable: {env['PBXOPS_STRATEGY_FALLBACK']}")
+    if "PBXOPS_STRATEGY_FALLBACK" in env:
+        raise SystemExit(f"shipped strategy not usable: {env['PBXOPS_STRATEGY_FALLBACK']}")
     if variant == "pbxops+facts":
         env["ANSIBLE_GATHERING"] = "implicit"
-    return env, ["--forks", str(forks)]
+    extravars = executor._strategy_vars(settings.strategy)  # as executor.run_playbook passes
+    return env, ["--forks", str(forks), *(["-e", json.dumps(extravars)] if extravars else [])]
 
 
 def run_job(lb: Lab, variant: str) -> float:

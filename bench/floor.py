@@ -1,6 +1,7 @@
 """Benchmark: pbxops' Ansible run versus the floor, one raw ``ssh host 'cmd'`` per host, all
 hosts at once (target: within 10x). The work is the job of bench/playbooks/read_state.yml
-(6 tasks as root, facts not gathered under pbxops' defaults); the floor runs the same six
+(6 tasks as root, facts not gathered under pbxops' defaults: Mitogen strategy; also
+measured with the linear strategy, what runs without Mitogen); the floor runs the same six
 commands in one ``sudo sh -c`` per host. 20-host synthetic lab, interleaved, repeated.
 
 Both go through the lab's ssh_config (host keys verified); the floor without connection
@@ -15,7 +16,7 @@ import argparse
 
 from _lab20 import lab_of, measure, median, result, run_floor
 
-ORDER = ["floor", "pbxops", "mitogen"]
+ORDER = ["floor", "pbxops", "pbxops-linear"]
 
 
 def main() -> None:
@@ -28,7 +29,7 @@ def main() -> None:
         times = measure(lb, ORDER, args.rounds)
     med = {v: median(t) for v, t in times.items()}
     for v in ORDER:
-        print(f"{v:8s} median {med[v]:6.2f}s  = {med[v] / med['floor']:5.1f}x the floor")
+        print(f"{v:13s} median {med[v]:6.2f}s  = {med[v] / med['floor']:5.1f}x the floor")
     print(f"target: pbxops within 10x of the floor: {med['pbxops'] / med['floor']:.1f}x")
     for v in ORDER:
         result("floor", hosts=args.hosts, rounds=args.rounds, variant=v,

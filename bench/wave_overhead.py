@@ -8,7 +8,8 @@ On a 20-host synthetic lab, interleaved and repeated:
 - **plain**: ``ansible-playbook playbooks/pbx_update.yml`` once per batch of the same plan
   (canary, then the batches; a wave is that sequence), with exactly what the executor gives
   ansible-runner: the same ansible.cfg and ANSIBLE_* environment (``executor._envvars``),
-  forks, strategy, static inventory, ``--limit`` and extravars (``Rollout._playbook_and_vars``).
+  forks, strategy (the shipped mitogen_linear unless ``--strategy`` says otherwise), static
+  inventory, ``--limit`` and extravars (``Rollout._playbook_and_vars``).
 
 Every host is put back on the baseline 18.0.0 before each measurement (apt downgrade inside
 the host, outside the timing) and each measurement starts with no SSH master connection.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
+from dataclasses import replace
 
 from _lab20 import (
     BIN,
@@ -53,7 +55,7 @@ def pbxops_env(lb: Lab, cp: str) -> dict[str, str]:
         "PBXOPS_LEDGER_URL": s.ledger,
         "PBXOPS_SSH_CONFIG": str(lb.ssh_config),
         "PBXOPS_SMTP_PORT": "1",
-        "PBXOPS_STRATEGY": "linear",
+        "PBXOPS_STRATEGY": s.strategy,
         "ANSIBLE_SSH_CONTROL_PATH_DIR": cp,
     }
 
@@ -88,6 +90,7 @@ def plain_batches(lb: Lab) -> tuple[list[list[str]], str, dict[str, object]]:
     assert wave_id is not None
     rollout = Rollout(s, app.open_ledger(s), app.open_fleet(s), wave_id, RolloutOptions())
     playbook, extravars = rollout._playbook_and_vars()
+    extravars = {**executor._strategy_vars(s.strategy), **extravars}  # as run_playbook adds
     return [[h.hostname for h in b.hosts] for b in plan.batches], playbook, extravars
 
 
@@ -122,11 +125,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--hosts", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--strategy", help="both sides (default: the shipped one)")
     args = ap.parse_args()
-    with lab_of(args.hosts) as lb:
+    with lab_of(args.hosts) as shipped:
+        lb = replace(shipped, settings=shipped.settings.model_copy(
+            update={"strategy": args.strategy or shipped.settings.strategy}))
         warm_apt(lb)
         batches, playbook, extravars = plain_batches(lb)
-        print(f"wave of {args.hosts} hosts in batches of {[len(b) for b in batches]}")
+        print(f"wave of {args.hosts} hosts in batches of {[len(b) for b in batches]}, "
+              f"strategy {lb.settings.strategy} on both sides")
         wave: list[float] = []
         wave_run: list[float] = []
         plain: list[float] = []
@@ -153,7 +160,7 @@ def main() -> None:
         )
         reset_hosts(lb)
         result(
-            "wave_overhead", hosts=args.hosts, rounds=args.rounds,
+            "wave_overhead", hosts=args.hosts, rounds=args.rounds, strategy=lb.settings.strategy,
             batches=[len(b) for b in batches], pbxops_s=round(m_wave, 2),
             pbxops_run_s=round(m_run, 2), plain_s=round(m_plain, 2),
             ratio=round(m_wave / m_plain, 3), ratio_run_only=round(m_run / m_plain, 3),
