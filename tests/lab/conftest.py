@@ -25,6 +25,7 @@ from orchestrator.settings import Settings, load_settings
 
 T = TypeVar("T")
 _NETTED: set[Path] = set()
+_TERMINATED: list[int] = []  # signals received
 TEST_RUN_DIR = "/run/pbxops-lab-test"
 
 
@@ -41,6 +42,14 @@ def lab_settings() -> Settings:
     return load_settings(args={"lab_run_dir": TEST_RUN_DIR})
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Stop the session before the next test once SIGTERM/SIGHUP arrived (ansible-runner
+    turns an exception raised during a run into a canceled run: one test fails, and without
+    this the session would go on)."""
+    if _TERMINATED:
+        pytest.exit(f"terminated by signal {_TERMINATED[0]}", returncode=128 + _TERMINATED[0])
+
+
 def _install_safety_net(settings: Settings) -> None:
     if settings.lab_run_dir in _NETTED:
         return
@@ -48,6 +57,7 @@ def _install_safety_net(settings: Settings) -> None:
     atexit.register(lab.down, settings)
 
     def on_term(signum: int, frame: FrameType | None) -> None:
+        _TERMINATED.append(signum)  # if something below swallows the exit, no next test starts
         raise SystemExit(128 + signum)  # unwinds through the fixture's finally
 
     signal.signal(signal.SIGTERM, on_term)

@@ -26,6 +26,9 @@ from orchestrator.sipprobe import probe
 
 from .books import REPO, book_lab, customer
 from .conftest import eventually
+from .waves import address as _address
+from .waves import cli, healthy_on, installs, kill_when, reset, rows, start, wave_actions
+from .waves import cli_env as _cli_env
 
 pytestmark = pytest.mark.lab
 SUBNET = IPv4Network("10.210.70.0/24")  # targets and nodes share it: the lab bridge does not route
@@ -44,10 +47,6 @@ def nodes_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
             "execution_nodes": NODES,
             "execution_node_command": lab.execution_node_command(),
         })
-
-
-def _address(s: Settings, host: str) -> str:
-    return str(app.open_fleet(s).host(host).address)
 
 
 def _node_address(s: Settings, node: str) -> str:
@@ -105,14 +104,6 @@ def test_wave_over_two_nodes_updates_every_host_and_runs_on_the_nodes(nodes_env:
     for node in NODES:
         left = lab.run_in_host(s, node, ["sh", "-c", "ls -d /tmp/pbxops-* 2>/dev/null; true"])
         assert not left.strip(), f"{node} kept the worker's private data dir: {left}"
-
-
-def _cli_env(s: Settings) -> dict[str, str]:
-    return dict(os.environ, PBXOPS_BOOK=str(s.book), PBXOPS_STATE_DIR=str(s.state_dir),
-                PBXOPS_LEDGER_URL=s.ledger, PBXOPS_SSH_CONFIG=str(s.ssh_config),
-                PBXOPS_LAB_RUN_DIR=str(s.lab_run_dir), PBXOPS_SMTP_PORT="1",
-                PBXOPS_EXECUTION_NODES=",".join(s.execution_nodes),
-                PBXOPS_EXECUTION_NODE_COMMAND=s.execution_node_command)
 
 
 def _worker_pids(wave_id: int, node: str) -> list[int]:
@@ -176,22 +167,13 @@ def test_worker_killed_mid_batch_is_a_node_error_and_resume_finishes(nodes_env: 
         assert rows[host].attempts == 1, f"{host} was updated again after it had completed"
 
 
-def _downgrade(s: Settings, version: str) -> None:
-    script = ("export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q --allow-downgrades "
-              f"-o Dpkg::Options::=--force-confnew labpbx={version} >/dev/null && systemctl restart labpbx")
-    for host in HOSTS:
-        lab.run_in_host(s, host, ["sh", "-c", script])
-    assert eventually(lambda: all(probe(_address(s, h), timeout=3).version == version for h in HOSTS),
-                      60, 0.5), f"hosts did not come back on {version}"
-
-
 def test_a_node_that_is_down_is_left_out_and_the_other_node_runs_the_whole_wave(
     nodes_env: Settings,
 ) -> None:
     """Failover: node-2 is unplugged before the wave and stays down. The probe leaves it
     out (said in the events), node-1 takes every host, and nothing in the settings changes."""
     s = nodes_env
-    _downgrade(s, "18.0.0")
+    reset(s, "18.0.0", *HOSTS)
     wave_id = _plan(s, "pbx-18.1")
     before = {host: len(_logins(s, host)) for host in HOSTS}
     events: list[dict[str, Any]] = []
@@ -211,3 +193,32 @@ def test_a_node_that_is_down_is_left_out_and_the_other_node_runs_the_whole_wave(
     assert all(rows[h].status == "done" and rows[h].attempts == 1 for h in HOSTS), rows
     runs = Path(rows[HOSTS[0]].detail["artifacts"])
     assert sorted(p.name for p in runs.iterdir()) == ["node-node-1"]
+
+
+def test_controller_killed_9_mid_update_on_the_nodes_then_resume_updates_each_host_once(
+    nodes_env: Settings,
+) -> None:
+    """The local wave's crash rule over execution nodes: pbxops is killed -9 while the nodes
+    are installing (one host in `update`); the workers on the nodes run on or die with their
+    stream. `wave resume` waits for them, re-checks the in-flight hosts and finishes: every
+    host ends on the target with exactly one install in its own dpkg.log."""
+    s = nodes_env
+    reset(s, "18.0.0", *HOSTS)
+    before = {h: installs(s, h, "18.1.0") for h in HOSTS}
+    wave_id = _plan(s, "pbx-18.1")
+    kill_when(s, start(s, "wave", "run", str(wave_id)), wave_id, HOSTS[1], "update")
+    assert all(r.status in (wl.RUNNING, wl.DONE) for r in rows(s, wave_id).values())
+
+    code, result, tail = cli(s, "wave", "resume", str(wave_id))
+    assert code == 0 and result["status"] == "completed", tail
+    final = rows(s, wave_id)
+    for host in HOSTS:
+        assert final[host].status == "done", (host, final[host])
+        healthy_on(s, host, "18.1.0")
+        assert installs(s, host, "18.1.0") - before[host] == 1, f"{host}: dpkg installed it again"
+        kinds = [a.kind for a in wave_actions(s, wave_id, host)]
+        assert kinds.count("wave.done") == 1 and kinds[-1] == "wave.done", (host, kinds)
+    for node in NODES:  # nothing of the killed run is left on the nodes
+        left = eventually(lambda n=node: not lab.run_in_host(
+            s, n, ["sh", "-c", "pgrep -f '[p]bxops-wave' || true"]).strip(), 60, 1)
+        assert left, f"{node} still runs a worker of the killed wave"

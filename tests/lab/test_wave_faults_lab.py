@@ -8,11 +8,6 @@ One lab for the module; hosts are put back on the baseline release between tests
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,16 +20,25 @@ from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
 from orchestrator.rollout import RolloutOptions
 from orchestrator.settings import Settings
-from orchestrator.sipprobe import probe
 
-from .books import REPO, book_lab, one_pbx_customer
+from .books import book_lab, one_pbx_customer
 from .conftest import eventually
+from .waves import address as _address
+from .waves import cli as _cli
+from .waves import dpkg as _dpkg
+from .waves import healthy_on as _healthy_on
+from .waves import installs as _installs
+from .waves import kill_when as _kill_when
+from .waves import reset
+from .waves import rows as _rows
+from .waves import sip as _sip
+from .waves import start as _start
+from .waves import wave_actions as _wave_actions
 
 pytestmark = pytest.mark.lab
 LATE_WINDOW = {"slots": ["mon-sun 10:00-12:00"]}  # UTC (the customer's timezone)
 BASE, TARGET = "18.0.0", "18.1.0"
 FAST = RolloutOptions(call_poll_seconds=1)
-PBXOPS = [sys.executable, "-m", "orchestrator.cli"]
 
 
 def _customer(cid: str, n: int, **kw: Any) -> dict[str, Any]:
@@ -53,43 +57,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 
 # -- helpers -------------------------------------------------------------------------------
-def _address(s: Settings, host: str) -> str:
-    return str(app.open_fleet(s).host(host).address)
-
-
-def _sip(s: Settings, host: str) -> tuple[int | None, str | None]:
-    answer = probe(_address(s, host), timeout=3)
-    return answer.status, answer.version
-
-
-def _dpkg(s: Settings, host: str) -> str:
-    return lab.run_in_host(s, host, ["dpkg-query", "-W", "-f=${Version}", "labpbx"]).strip()
-
-
-def _installs(s: Settings, host: str, version: str) -> int:
-    """How often dpkg installed labpbx ``version`` on the host (its own log, not ours)."""
-    out = lab.run_in_host(s, host, ["sh", "-c", (
-        f"grep -c ' status installed labpbx:all {version}$' /var/log/dpkg.log || true")])
-    return int(out.strip() or 0)
-
-
-def _healthy_on(s: Settings, host: str, version: str) -> None:
-    assert _dpkg(s, host) == version, f"{host}: dpkg says {_dpkg(s, host)}, expected {version}"
-    status = eventually(lambda: _sip(s, host)[0] == 200, 20)
-    assert status and _sip(s, host) == (200, version), f"{host}: SIP answers {_sip(s, host)}"
-
-
 def _reset(s: Settings, *hosts: str) -> None:
-    """Put hosts back on the baseline release (and empty apt's package cache)."""
-    script = (
-        "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null && "
-        f"apt-get install -y -q --allow-downgrades -o Dpkg::Options::=--force-confnew "
-        f"labpbx={BASE} >/dev/null && apt-get clean && systemctl restart labpbx"
-    )
-    for host in hosts:
-        lab.run_in_host(s, host, ["sh", "-c", script])
-    for host in hosts:
-        _healthy_on(s, host, BASE)
+    reset(s, BASE, *hosts)
 
 
 def _plan(s: Settings, release: str = "pbx-18.1", at: datetime | None = None, **kw: Any) -> int:
@@ -97,32 +66,6 @@ def _plan(s: Settings, release: str = "pbx-18.1", at: datetime | None = None, **
     wave_id, _ = app.plan_wave(s, release, at, options=PlanOptions(**kw))
     assert wave_id is not None
     return wave_id
-
-
-def _rows(s: Settings, wave_id: int) -> dict[str, wl.HostRow]:
-    return {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}
-
-
-def _wave_actions(s: Settings, wave_id: int, host: str) -> list[Any]:
-    return [a for a in app.open_ledger(s).actions(kind_prefix="wave.")
-            if a.host == host and a.detail.get("wave") == wave_id]
-
-
-def _cli_env(s: Settings) -> dict[str, str]:
-    return dict(os.environ, PBXOPS_BOOK=str(s.book), PBXOPS_STATE_DIR=str(s.state_dir),
-                PBXOPS_LEDGER_URL=s.ledger, PBXOPS_SSH_CONFIG=str(s.ssh_config),
-                PBXOPS_LAB_RUN_DIR=str(s.lab_run_dir), PBXOPS_SMTP_PORT="1")
-
-
-def _cli(s: Settings, *args: str) -> tuple[int, dict[str, Any], str]:
-    """Run pbxops with --json; (exit code, the final result line, output tail)."""
-    out = subprocess.run([*PBXOPS, *args, "--json", "--call-poll-seconds", "1"],
-                         env=_cli_env(s), cwd=REPO, capture_output=True, text=True, timeout=900)
-    results = [json.loads(line) for line in out.stdout.splitlines()
-               if line.startswith('{"event": "result"')]
-    tail = out.stdout[-3000:] + out.stderr[-3000:]
-    assert results, tail
-    return out.returncode, results[-1], tail
 
 
 def _final(rows: dict[str, wl.HostRow], hosts: tuple[str, ...]) -> None:
@@ -296,26 +239,6 @@ def test_host_whose_window_closed_before_its_turn_waits_and_resume_runs_it(
 
 
 # -- 6. kill -9 at several points ----------------------------------------------------------
-def _start(s: Settings, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([*PBXOPS, *args, "--call-poll-seconds", "1"], env=_cli_env(s),
-                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-
-
-def _kill_when(s: Settings, proc: subprocess.Popen[bytes], wave_id: int, host: str,
-               step: str) -> None:
-    def at_step() -> bool:
-        row = _rows(s, wave_id)[host]
-        assert proc.poll() is None, f"the run ended before {host} reached {step}: {row}"
-        return row.status == wl.RUNNING and row.step == step
-
-    try:
-        assert eventually(at_step, 300, 0.05), f"{host} never reached step {step}"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # pbxops, mid-step (its ansible runs on)
-        proc.wait()
-
-
 def test_kill_9_in_precheck_drain_and_postcheck_then_resume_updates_each_host_once(
     env: Settings,
 ) -> None:
