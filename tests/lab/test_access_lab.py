@@ -9,7 +9,10 @@ edge router (Linux, nftables)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +26,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from orchestrator import lab
+from orchestrator import executor, lab
 from orchestrator.access import ca, hub, service, sessions
 from orchestrator.access.context import open_context
 from orchestrator.access.pool import hub_address
@@ -487,15 +490,26 @@ def test_no_secret_lands_in_repo_logs_artifacts_or_ledger(access_settings: Setti
         env={**__import__("os").environ, **_env_of(access_settings)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     __import__("time").sleep(4)
     killed.kill()
     killed.wait()
+    _stop_orphans(access_settings)  # its ansible-playbook, left in its own session
     secrets = _secrets_of(access_settings)
     roots = [Path(__file__).resolve().parents[2], access_settings.state_dir]
     for what, marker in secrets.items():
         assert len(marker) >= 40, what
         assert _hits(marker, roots) == [], f"{what} found in plaintext"
+
+
+def _stop_orphans(settings: Settings) -> None:
+    """Stop, by pid, the ansible-playbook a killed pbxops left running (ansible-runner starts
+    it in its own session; with its controller gone it never ends by itself)."""
+    for pid in executor.orphaned_runs(settings, "access-"):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    assert eventually(lambda: not executor.orphaned_runs(settings, "access-"), 30, 0.2)
 
 
 def _env_of(settings: Settings) -> dict[str, str]:
