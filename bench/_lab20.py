@@ -267,7 +267,7 @@ def job_env(lb: Lab, variant: str, cp: Path) -> tuple[dict[str, str], list[str]]
         raise SystemExit(f"shipped strategy not usable: {env['PBXOPS_STRATEGY_FALLBACK']}")
     if variant == "pbxops+facts":
         env["ANSIBLE_GATHERING"] = "implicit"
-    extravars = executor._strategy_vars(settings.strategy)  # as executor.run_playbook passes
+    extravars = executor.playbook_extravars(settings, {})  # as executor.run_playbook passes
     return env, ["--forks", str(forks), *(["-e", json.dumps(extravars)] if extravars else [])]
 
 

@@ -90,7 +90,7 @@ def plain_batches(lb: Lab) -> tuple[list[list[str]], str, dict[str, object]]:
     assert wave_id is not None
     rollout = Rollout(s, app.open_ledger(s), app.open_fleet(s), wave_id, RolloutOptions())
     playbook, extravars = rollout._playbook_and_vars()
-    extravars = {**executor._strategy_vars(s.strategy), **extravars}  # as run_playbook adds
+    extravars = executor.playbook_extravars(s, extravars)  # as run_playbook passes them
     return [[h.hostname for h in b.hosts] for b in plan.batches], playbook, extravars
 
 

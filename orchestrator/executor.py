@@ -189,6 +189,13 @@ def _strategy_vars(strategy: str) -> dict[str, int]:
     return {"mitogen_ssh_keepalive_interval": 10, "mitogen_ssh_keepalive_count": 3}
 
 
+def playbook_extravars(settings: Settings,
+                       extravars: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What every run passes as extravars, locally or on a node: the strategy's own (the
+    Mitogen keepalives), then the caller's."""
+    return {**_strategy_vars(settings.strategy), **dict(extravars or {})}
+
+
 def _envvars(settings: Settings, forks: int) -> dict[str, str]:
     project = settings.project_dir
     env = {
@@ -251,8 +258,9 @@ def run_playbook(
     static = static_inventory(dict(inventory)) if "_meta" in inventory else dict(inventory)
     collector = _Collector(hosts, on_event)
     cmdline = "--check --diff" if check else None
+    variables = playbook_extravars(settings, extravars)
     if distribute and settings.execution_nodes and hosts:
-        nodes = NodeJob(settings, playbook, static, dict(extravars or {}), ident, cmdline, forks)
+        nodes = NodeJob(settings, playbook, static, variables, ident, cmdline, forks)
         return nodes.run(list(hosts), collector, cancel)
     private = settings.runs_dir / ident
     (private / "inventory").mkdir(parents=True, exist_ok=True)
@@ -267,7 +275,7 @@ def run_playbook(
         playbook=str(path),
         inventory=str(inv_file),
         limit=",".join(hosts) if hosts else None,
-        extravars={**_strategy_vars(settings.strategy), **dict(extravars or {})},
+        extravars=variables,
         envvars=_envvars(settings, nforks),
         forks=nforks,
         cmdline=cmdline,
