@@ -227,6 +227,15 @@ def _ensure_ansible_on_path() -> None:
         raise ConfigError("ansible-playbook is not installed (run: make setup)")
 
 
+SHIM_DIR = Path(__file__).resolve().parent / "shim"
+
+
+def _shim_path() -> str:
+    """PATH for ansible-runner: pbxops' ansible-playbook shim first (see shim/ansible-playbook:
+    a run whose controller is killed goes on to its end instead of hanging)."""
+    return os.pathsep.join([str(SHIM_DIR), os.environ.get("PATH", "")])
+
+
 def new_ident(prefix: str) -> str:
     return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
 
@@ -276,7 +285,7 @@ def run_playbook(
         inventory=str(inv_file),
         limit=",".join(hosts) if hosts else None,
         extravars=variables,
-        envvars=_envvars(settings, nforks),
+        envvars={**_envvars(settings, nforks), "PATH": _shim_path()},
         forks=nforks,
         cmdline=cmdline,
         ident="run",
@@ -530,7 +539,8 @@ class NodeJob:
             remote = f"{NODE_WORK_DIR}/{_NODE_DIR_PREFIX}{self.ident}-{slug}"
             run = _NodeRun(node, share, self.top / f"node-{slug}", remote)
             kwargs = self._prepare(run)
-            command = (f"{self.settings.execution_node_command} worker "
+            command = (f"PATH={shlex.quote(remote + '/project/shim')}:\"$PATH\" "
+                       f"{self.settings.execution_node_command} worker "
                        f"--private-data-dir={shlex.quote(remote)} --delete")
             argv = node_ssh_argv(self.settings, node, command)
             runs.append(run)
@@ -576,6 +586,7 @@ class NodeJob:
         shutil.copytree(src / "playbooks", project / "playbooks")
         shutil.copytree(src / "roles", project / "roles")
         shutil.copy2(src / "ansible.cfg", project / "ansible.cfg")
+        shutil.copytree(SHIM_DIR, project / "shim")
         (private / "inventory").mkdir()
         (private / "inventory" / "hosts.json").write_text(json.dumps(self.inventory))
         nforks = self.forks or max(1, min(self.settings.forks, len(run.hosts)))

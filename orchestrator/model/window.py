@@ -96,7 +96,9 @@ class MaintenanceWindow(Frozen):
         self, after: datetime, tz: tzinfo, days: int = 14
     ) -> list[tuple[datetime, datetime]]:
         """Every (start, end) opening, as aware datetimes, that ends after ``after``,
-        starting within ``days`` days; exception dates skipped. Sorted by start."""
+        starting within ``days`` days; exception dates skipped. Sorted by start. Slots that
+        touch or overlap form one opening: ``mon-sun 00:00-24:00`` never closes at midnight,
+        nor does ``fri 22:00-24:00`` followed by ``sat 00:00-06:00``."""
         local = after.astimezone(tz)
         out: list[tuple[datetime, datetime]] = []
         slots = self.parsed()
@@ -110,7 +112,13 @@ class MaintenanceWindow(Frozen):
                     end = start + slot.length
                     if end > after:
                         out.append((start, end))
-        return sorted(out)
+        merged: list[tuple[datetime, datetime]] = []
+        for start, end in sorted(out):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
 
     def open_at(self, moment: datetime, tz: tzinfo) -> tuple[datetime, datetime] | None:
         """The opening containing ``moment``, if any."""

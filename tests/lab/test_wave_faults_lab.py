@@ -266,13 +266,11 @@ def test_kill_9_in_precheck_drain_and_postcheck_then_resume_updates_each_host_on
     # bravo was killed after its packages were installed: verified on resume, not redone
     assert rows["bravo-pbx"].attempts == 1, rows["bravo-pbx"]
     assert "(in step postcheck); verified on resume" in _wave_actions(s, wave_id, "bravo-pbx")[-1].summary
-    # canary and alpha were killed before anything changed: the orphaned ansible-playbook
-    # may have finished them (verified on resume) or died with pbxops (started once more)
+    # canary and alpha were killed before anything changed. The ansible-playbook each
+    # killed run left behind goes on to the end of its batch (orchestrator/shim: without it,
+    # the first message written after its reader died hung it for good, holding the host):
+    # resume waits for it, then finds the host updated and only verifies it.
     for host, step in (("canary-pbx", "precheck"), ("alpha-pbx", "drain")):
         notes = [a.summary for a in _wave_actions(s, wave_id, host)]
-        if rows[host].attempts == 1:
-            assert f"(in step {step}); verified on resume" in notes[-1], notes
-        else:
-            assert rows[host].attempts == 2, (host, rows[host])
-            assert any(f"in flight (step {step})" in n and "will be updated again" in n
-                       for n in notes), notes
+        assert rows[host].attempts == 1, (host, rows[host], notes)
+        assert f"(in step {step}); verified on resume" in notes[-1], notes

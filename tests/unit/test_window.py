@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from orchestrator.model import MaintenanceWindow, parse_slot
+from orchestrator.planner import window_decision
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -55,3 +56,25 @@ def test_open_at_inside_and_outside() -> None:
     outside = datetime(2026, 11, 25, 5, 0, tzinfo=BERLIN)
     assert w.open_at(inside, BERLIN) is not None
     assert w.open_at(outside, BERLIN) is None
+
+
+def test_slots_that_touch_are_one_opening() -> None:
+    w = MaintenanceWindow(slots=("fri 22:00-24:00", "sat 00:00-06:00", "sat 05:00-07:00"))
+    after = datetime(2026, 11, 27, 12, 0, tzinfo=BERLIN)  # a Friday
+    start, end = w.openings(after, BERLIN, days=2)[0]
+    assert (start, end) == (datetime(2026, 11, 27, 22, 0, tzinfo=BERLIN),
+                            datetime(2026, 11, 28, 7, 0, tzinfo=BERLIN))
+
+
+def test_an_always_open_window_does_not_close_at_midnight() -> None:
+    """At 23:50 a whole-day slot has 10 minutes left of *that day*; the next day's slot
+    follows without a gap, so a host may still start (it once waited for 00:00)."""
+    w = MaintenanceWindow(slots=("mon-sun 00:00-24:00",))
+    late = datetime(2026, 11, 25, 23, 50, tzinfo=BERLIN)
+    decision = window_decision(w, BERLIN, late, timedelta(minutes=15))
+    assert decision.action == "start" and decision.closes is not None
+    assert decision.closes - late > timedelta(days=7)
+    # an exception date is a real gap: the opening ends where it starts
+    gap = MaintenanceWindow(slots=("mon-sun 00:00-24:00",), exceptions=(date(2026, 11, 26),))
+    decision = window_decision(gap, BERLIN, late, timedelta(minutes=15))
+    assert decision.action == "wait" and decision.at == datetime(2026, 11, 27, tzinfo=BERLIN)
