@@ -228,12 +228,14 @@ def _ensure_ansible_on_path() -> None:
 
 
 SHIM_DIR = Path(__file__).resolve().parent / "shim"
+SHIM = "ansible-playbook"  # what ansible-runner starts: shim/ansible-playbook execs the real one
 
 
-def _shim_path() -> str:
-    """PATH for ansible-runner: pbxops' ansible-playbook shim first (see shim/ansible-playbook:
-    a run whose controller is killed goes on to its end instead of hanging)."""
-    return os.pathsep.join([str(SHIM_DIR), os.environ.get("PATH", "")])
+def _shim_args(playbook: str, cmdline: str | None) -> dict[str, str]:
+    """ansible-runner arguments that start ``playbook`` through pbxops' shim (see
+    shim/ansible-playbook: a run whose controller is killed goes on to its end instead of
+    hanging). With ``binary`` set, ansible-runner leaves the playbook to the command line."""
+    return {"cmdline": " ".join(filter(None, [cmdline, shlex.quote(playbook)]))}
 
 
 def new_ident(prefix: str) -> str:
@@ -285,9 +287,10 @@ def run_playbook(
         inventory=str(inv_file),
         limit=",".join(hosts) if hosts else None,
         extravars=variables,
-        envvars={**_envvars(settings, nforks), "PATH": _shim_path()},
+        envvars=_envvars(settings, nforks),
         forks=nforks,
-        cmdline=cmdline,
+        binary=str(SHIM_DIR / SHIM),
+        **_shim_args(str(path), cmdline),
         ident="run",
         quiet=True,
         event_handler=collector,
@@ -539,8 +542,7 @@ class NodeJob:
             remote = f"{NODE_WORK_DIR}/{_NODE_DIR_PREFIX}{self.ident}-{slug}"
             run = _NodeRun(node, share, self.top / f"node-{slug}", remote)
             kwargs = self._prepare(run)
-            command = (f"PATH={shlex.quote(remote + '/project/shim')}:\"$PATH\" "
-                       f"{self.settings.execution_node_command} worker "
+            command = (f"{self.settings.execution_node_command} worker "
                        f"--private-data-dir={shlex.quote(remote)} --delete")
             argv = node_ssh_argv(self.settings, node, command)
             runs.append(run)
@@ -617,6 +619,8 @@ class NodeJob:
                 extravars[name] = f"{remote}/artifacts/run/fetched/{name}"
         kwargs.update(
             playbook=str(project / "playbooks" / self.playbook),
+            binary=f"{remote}/project/shim/{SHIM}",
+            **_shim_args(f"playbooks/{self.playbook}", self.cmdline),  # cwd: the project
             inventory=str(private / "inventory" / "hosts.json"),
             limit=",".join(run.hosts),
             extravars=extravars,
@@ -625,8 +629,6 @@ class NodeJob:
             ident="run",
             suppress_env_files=True,
         )
-        if self.cmdline:
-            kwargs["cmdline"] = self.cmdline
         return kwargs
 
     def _cleanup(self, run: _NodeRun) -> None:
@@ -655,12 +657,22 @@ class NodeJob:
         return result
 
 
-def orphaned_node_runs(settings: Settings, ident_prefix: str) -> list[str]:
-    """``node:pid`` of processes still running on execution nodes for runs whose ident
-    starts with ``ident_prefix`` (a worker whose controller died). A node that cannot be
-    reached has nothing running that could still touch a host through it."""
+def _node_pattern(ident_prefix: str) -> str:
+    """pgrep/pkill pattern for the processes of runs whose ident starts with ``ident_prefix``
+    on a node (their private data dir is on the command line); never matches the command
+    line of the pgrep/pkill or of the shell running it."""
     marker = f"{_NODE_DIR_PREFIX}{ident_prefix}"
-    pattern = f"[{marker[0]}]{marker[1:]}"  # never matches the pgrep's own command line
+    return f"[{marker[0]}]{marker[1:]}"
+
+
+def orphaned_node_runs(settings: Settings, ident_prefix: str) -> list[str]:
+    """``node:pid`` of ansible-playbook processes still running on execution nodes for runs
+    whose ident starts with ``ident_prefix`` (its worker or controller died). Only these can
+    still touch a host; what else a dead worker left (an ssh-agent waiting for a key that
+    never came) is removed by ``clear_node_leftovers``. A node that cannot be reached has
+    nothing running that could still touch a host through it."""
+    # argv[0] or argv[1] (the script run by an interpreter) is an ansible-playbook
+    pattern = f"^([^ ]+ )?[^ ]*ansible-playbook .*{_node_pattern(ident_prefix)}"
     found: list[str] = []
     for node in settings.execution_nodes:
         argv = node_ssh_argv(settings, node, f"pgrep -f -- {shlex.quote(pattern)}")
@@ -671,6 +683,28 @@ def orphaned_node_runs(settings: Settings, ident_prefix: str) -> list[str]:
         if out.returncode == 0:
             found += [f"{node}:{pid}" for pid in out.stdout.split()]
     return found
+
+
+def clear_node_leftovers(settings: Settings, ident_prefix: str) -> None:
+    """Once no ansible-playbook of them runs (``orphaned_node_runs``): stop whatever runs
+    whose ident starts with ``ident_prefix`` left on the nodes and delete their directories
+    (a worker killed before it handed over the ssh key leaves ssh-agent waiting forever; a
+    killed worker never deletes its directory). Runs under the same wrapper as the worker
+    (the words of ``execution_node_command`` before the runner, e.g. ``sudo -n``).
+    Unreachable nodes are skipped; the next resume clears them."""
+    wrap = " ".join(shlex.quote(w) for w in shlex.split(settings.execution_node_command)[:-1])
+    marker = f"{_NODE_DIR_PREFIX}{ident_prefix}"
+    script = (f"{wrap} pkill -KILL -f -- {shlex.quote(_node_pattern(ident_prefix))}; "
+              # [p]: the script's own command line must not match the pkill above
+              f"{wrap} rm -rf -- {NODE_WORK_DIR}/[{marker[0]}]{shlex.quote(marker[1:])}*; true")
+    procs = [subprocess.Popen(node_ssh_argv(settings, node, script), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for node in settings.execution_nodes]
+    for proc in procs:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def orphaned_runs(settings: Settings, ident_prefix: str) -> list[int]:

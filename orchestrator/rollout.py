@@ -559,6 +559,7 @@ class Rollout:
                                    f"{self.row.id} are still running; stop them first")
             self._emit("waiting_for_orphans", hosts=[], pids=pids)
             self.sleep(2.0)
+        executor.clear_node_leftovers(self.settings, prefix)
 
     def _recheck(self, row: wl.HostRow, out: executor.HostOutcome) -> None:
         version = str(out.facts.get("version", ""))

@@ -165,6 +165,19 @@ def test_worker_killed_mid_batch_is_a_node_error_and_resume_finishes(nodes_env: 
         assert rows[host].status == "done" and probe(_address(s, host), timeout=3).version == "19.0.0"
     for host in HOSTS[0::2]:
         assert rows[host].attempts == 1, f"{host} was updated again after it had completed"
+    for node in NODES:  # resume cleared what the killed worker left (processes, its directory)
+        _no_leftovers(s, node, wave_id)
+
+
+def _no_leftovers(s: Settings, node: str, wave_id: int) -> None:
+    """Nothing of the wave's runs on ``node``: no process, no directory. The ssh-agent of a
+    run that ended normally notices its end within 10 s (its own parent check)."""
+    def left() -> str:
+        return lab.run_in_host(s, node, ["sh", "-c", (
+            f"pgrep -af '[p]bxops-wave{wave_id}-'; ls -d /tmp/[p]bxops-wave{wave_id}-* 2>/dev/null; true"
+        )]).strip()
+
+    assert eventually(lambda: left() == "", 30, 1), f"{node}: {left()}"
 
 
 def test_a_node_that_is_down_is_left_out_and_the_other_node_runs_the_whole_wave(
@@ -219,6 +232,4 @@ def test_controller_killed_9_mid_update_on_the_nodes_then_resume_updates_each_ho
         kinds = [a.kind for a in wave_actions(s, wave_id, host)]
         assert kinds.count("wave.done") == 1 and kinds[-1] == "wave.done", (host, kinds)
     for node in NODES:  # nothing of the killed run is left on the nodes
-        left = eventually(lambda n=node: not lab.run_in_host(
-            s, n, ["sh", "-c", "pgrep -f '[p]bxops-wave' || true"]).strip(), 60, 1)
-        assert left, f"{node} still runs a worker of the killed wave"
+        _no_leftovers(s, node, wave_id)

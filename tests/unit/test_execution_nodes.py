@@ -264,3 +264,69 @@ def test_rollout_leaves_a_failed_nodes_hosts_running_for_resume(
     assert rows["m2-pbx"].status == "running"
     wave = wl.get_wave(ledger, wave_id)
     assert wave is not None and wave.status == "interrupted" and "node-2" in (wave.reason or "")
+
+
+def test_the_node_orphan_pattern_finds_ansible_playbook_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """orphaned_node_runs' pgrep pattern, run by the real pgrep against real processes (the
+    command runs here instead of over ssh): the ansible-playbook of the wave's run is found;
+    the ssh-agent/ssh-add wrapper a dead worker leaves (waiting forever, touching no host),
+    another wave and the pgrep itself are not."""
+    import subprocess
+
+    script = tmp_path / "ansible-playbook"
+    script.write_text("import time\ntime.sleep(60)\n")
+    run_dir = "/tmp/pbxops-wave9-run-20261125T000000000000-node-2"
+    procs = [
+        subprocess.Popen([sys.executable, str(script), "-i", f"{run_dir}/inventory/hosts.json"]),
+        subprocess.Popen(["sh", "-c", "sleep 60", "ssh-add", f"{run_dir}/artifacts/ssh_key_data",
+                          "&& ansible-playbook", "-i", run_dir]),
+        subprocess.Popen([sys.executable, str(script), "-i", "/tmp/pbxops-wave90-run-1/inv"]),
+    ]
+    commands: list[str] = []
+
+    def here(settings: Settings, node: str, command: str) -> list[str]:
+        commands.append(command)
+        return ["sh", "-c", command]
+
+    monkeypatch.setattr(executor, "node_ssh_argv", here)
+    try:
+        settings = load_settings(args={"execution_nodes": ["node-2"]})
+        found = executor.orphaned_node_runs(settings, "wave9-")
+        assert found == [f"node-2:{procs[0].pid}"], (found, commands)
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_clearing_node_leftovers_stops_the_waves_processes_and_removes_its_dirs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """clear_node_leftovers' script, run here instead of over ssh: the wave's stray
+    processes and directories go; another wave's (wave90 vs wave9) stay; the shell running
+    the script is not among what it kills (it would stop before removing the directories)."""
+    import os
+    import subprocess
+
+    tag = f"t{os.getpid()}wave9-"
+    other = f"t{os.getpid()}wave90-"
+    dirs = [Path(executor.NODE_WORK_DIR) / f"pbxops-{t}run-1-node-2" for t in (tag, other)]
+    for d in dirs:
+        (d / "artifacts").mkdir(parents=True)
+    procs = [subprocess.Popen(["sh", "-c", "sleep 60", "ssh-add", f"{d}/artifacts/ssh_key_data"])
+             for d in dirs]
+    monkeypatch.setattr(executor, "node_ssh_argv",
+                        lambda settings, node, command: ["sh", "-c", command])
+    try:
+        executor.clear_node_leftovers(load_settings(args={"execution_nodes": ["node-2"]}), tag)
+        assert procs[0].wait(timeout=10) == -9
+        assert procs[1].poll() is None
+        assert not dirs[0].exists() and dirs[1].is_dir()
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        for d in dirs:
+            subprocess.run(["rm", "-rf", str(d)], check=True)
