@@ -8,6 +8,7 @@ Sunday 04:00). An exception date cancels every slot that *starts* on that local 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -19,6 +20,20 @@ from .base import Frozen
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _SLOT = re.compile(r"^(?P<days>[a-z,\-]+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
+
+
+Interval = tuple[datetime, datetime]
+
+
+def merge_intervals(intervals: Iterable[Interval]) -> list[Interval]:
+    """Sorted, non-overlapping union of ``intervals`` (touching ones are joined)."""
+    out: list[Interval] = []
+    for start, end in sorted(intervals):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 @dataclass(frozen=True)
@@ -112,13 +127,7 @@ class MaintenanceWindow(Frozen):
                     end = start + slot.length
                     if end > after:
                         out.append((start, end))
-        merged: list[tuple[datetime, datetime]] = []
-        for start, end in sorted(out):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return merged
+        return merge_intervals(out)
 
     def open_at(self, moment: datetime, tz: tzinfo) -> tuple[datetime, datetime] | None:
         """The opening containing ``moment``, if any."""

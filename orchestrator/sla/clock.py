@@ -5,23 +5,13 @@ No I/O, no clock reads: every function takes the moments it works on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 
 from ..model import MaintenanceWindow
+from ..model.window import Interval, merge_intervals
 
-Interval = tuple[datetime, datetime]
-
-
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    """Sorted, non-overlapping union of ``intervals`` (touching ones are joined)."""
-    out: list[Interval] = []
-    for start, end in sorted(intervals):
-        if out and start <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], end))
-        else:
-            out.append((start, end))
-    return out
+merge = merge_intervals  # the SLA clock's name for it
 
 
 def slot_intervals(

@@ -9,7 +9,8 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from ..model import Customer, Sla, Technician
-from .clock import Interval, merge, slot_intervals, subtract
+from ..model.window import Interval
+from .clock import merge, slot_intervals, subtract
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
