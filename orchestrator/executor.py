@@ -294,7 +294,10 @@ def run_playbook(
         ident="run",
         quiet=True,
         event_handler=collector,
-        cancel_callback=cancel,
+        # never None: ansible-runner would then take SIGINT/SIGTERM over for the rest of
+        # the process (its own handlers, never restored), and Ctrl-C would stop raising
+        # KeyboardInterrupt in pbxops after its first playbook
+        cancel_callback=cancel or _never,
         suppress_env_files=True,
         rotate_artifacts=0,
     )

@@ -173,12 +173,13 @@ class Rollout:
             self._recover_in_flight()
             outcome = self._run_batches()
         except KeyboardInterrupt:
-            wl.set_wave_status(
-                self.ledger,
-                self.row.id,
-                "interrupted",
-                "interrupted by the operator; run `pbxops wave resume` to finish",
+            reason = (
+                "interrupted by the operator; an ansible-playbook in flight finishes its batch "
+                f"in the background; `pbxops wave resume {self.row.id}` waits for it, "
+                "verifies those hosts and goes on"
             )
+            wl.set_wave_status(self.ledger, self.row.id, "interrupted", reason)
+            self._emit("interrupted", wave=self.row.id, reason=reason, hosts=[])
             raise
         except executor.ExecutionNodeError as exc:
             reason = (

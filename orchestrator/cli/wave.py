@@ -186,6 +186,7 @@ class _Progress:
         self.as_json = as_json
         self.out = console(err=False)
         self.done = self.failed = 0
+        self.waited = False
 
     def __call__(self, event: dict[str, Any]) -> None:
         if self.as_json:
@@ -203,6 +204,12 @@ class _Progress:
             )
         elif kind == "node_down":
             self.out.print(f"  [yellow]execution node {event['node']} left out[/]: {event['reason']}")
+        elif kind == "interrupted":
+            self.out.print(f"[yellow]{event['reason']}[/]")
+        elif kind == "waiting_for_orphans" and not self.waited:
+            self.waited = True  # said once; the wait is polled every 2 s
+            self.out.print(f"  waiting for the ansible-playbook of an earlier run to finish "
+                           f"(pids {', '.join(map(str, event['pids']))})")
         elif kind == "task" and event.get("ansible") == "playbook_on_task_start":
             self.out.print(f"  [dim]{event.get('task')}[/]", end="\r")
 

@@ -8,6 +8,7 @@ One lab for the module; hosts are put back on the baseline release between tests
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -274,3 +275,38 @@ def test_kill_9_in_precheck_drain_and_postcheck_then_resume_updates_each_host_on
         notes = [a.summary for a in _wave_actions(s, wave_id, host)]
         assert rows[host].attempts == 1, (host, rows[host], notes)
         assert f"(in step {step}); verified on resume" in notes[-1], notes
+
+
+# -- 7. Ctrl-C ------------------------------------------------------------------------------
+def test_ctrl_c_mid_wave_stops_pbxops_the_batch_in_flight_finishes_and_resume_verifies_it(
+    env: Settings,
+) -> None:
+    """Ctrl-C (SIGINT to pbxops' process group, as a terminal sends it) while alpha drains a
+    call, after the canary's batch ran. pbxops ends at once (exit 130, wave `interrupted`,
+    the reason names the resume); alpha's ansible-playbook, in its own session, finishes the
+    batch once the call ends; resume verifies alpha without updating it again. (ansible-runner
+    used to take SIGINT over for good with the first playbook: Ctrl-C then killed the
+    playbook in flight with SIGKILL and the wave went on with the next batch.)"""
+    s = env
+    hosts = ("canary-pbx", "alpha-pbx")
+    before = {h: _installs(s, h, TARGET) for h in hosts}
+    wave_id = _plan(s, customers=("canary", "alpha"), batch_size=1)
+    proc = _start(s, "wave", "run", str(wave_id))
+    with lab.hold_call(_address(s, "alpha-pbx")):
+        _kill_when(s, proc, wave_id, "alpha-pbx", "drain", signal.SIGINT)
+        assert proc.returncode == 130
+        wave = wl.get_wave(app.open_ledger(s), wave_id)
+        assert wave is not None and wave.status == "interrupted", wave
+        assert f"pbxops wave resume {wave_id}" in wave.reason, wave.reason
+        assert _rows(s, wave_id)["alpha-pbx"].status == "running"
+
+    code, result, tail = _cli(s, "wave", "resume", str(wave_id))
+    assert code == 0 and result["status"] == "completed", tail
+    rows = _rows(s, wave_id)
+    for host in hosts:
+        assert rows[host].status == "done" and rows[host].attempts == 1, (host, rows[host])
+        _healthy_on(s, host, TARGET)
+        assert _installs(s, host, TARGET) - before[host] == 1, f"{host}: dpkg installed it again"
+    notes = [a.summary for a in _wave_actions(s, wave_id, "alpha-pbx")]
+    assert "(in step drain); verified on resume" in notes[-1], notes
+    _reset(s, *hosts)

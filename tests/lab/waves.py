@@ -101,9 +101,10 @@ def start(s: Settings, *args: str) -> subprocess.Popen[bytes]:
 
 
 def kill_when(s: Settings, proc: subprocess.Popen[bytes], wave_id: int, host: str,
-              step: str) -> None:
-    """SIGKILL pbxops (its whole process group) as soon as the ledger shows ``host`` in
-    ``step``; the ansible-playbook it started runs on in its own session."""
+              step: str, sig: signal.Signals = signal.SIGKILL) -> None:
+    """Send ``sig`` (SIGKILL; SIGINT is a Ctrl-C) to pbxops' whole process group as soon as
+    the ledger shows ``host`` in ``step``, and wait for pbxops to end; the ansible-playbook
+    it started runs on in its own session."""
     def at_step() -> bool:
         row = rows(s, wave_id)[host]
         assert proc.poll() is None, f"the run ended before {host} reached {step}: {row}"
@@ -112,5 +113,10 @@ def kill_when(s: Settings, proc: subprocess.Popen[bytes], wave_id: int, host: st
     try:
         assert eventually(at_step, 300, 0.05), f"{host} never reached step {step}"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise AssertionError(f"pbxops did not end on {sig.name}") from None
