@@ -174,9 +174,9 @@ class Rollout:
             outcome = self._run_batches()
         except KeyboardInterrupt:
             reason = (
-                "interrupted by the operator; an ansible-playbook in flight finishes its batch "
-                f"in the background; `pbxops wave resume {self.row.id}` waits for it, "
-                "verifies those hosts and goes on"
+                "interrupted by the operator; the playbook in flight was stopped with pbxops; "
+                f"`pbxops wave resume {self.row.id}` re-checks the hosts it was working on "
+                "(waiting first for it, should it still run) and goes on"
             )
             wl.set_wave_status(self.ledger, self.row.id, "interrupted", reason)
             self._emit("interrupted", wave=self.row.id, reason=reason, hosts=[])
