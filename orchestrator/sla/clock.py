@@ -9,21 +9,20 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, tzinfo
 
 from ..model import MaintenanceWindow
-from ..model.window import Interval, merge_intervals
-
-merge = merge_intervals  # the SLA clock's name for it
+from ..model.window import Interval
 
 
 def slot_intervals(
     slots: Sequence[str], tz: tzinfo, start: datetime, end: datetime
 ) -> list[Interval]:
-    """Where the weekly ``slots`` (local to ``tz``) are open inside [start, end), merged."""
+    """Where the weekly ``slots`` (local to ``tz``) are open inside [start, end), merged
+    (``openings`` already joins touching and overlapping slots; clipping keeps that)."""
     window = MaintenanceWindow(slots=tuple(slots))
     days = (end - start).days + 2
     clipped = (
         (max(s, start), min(e, end)) for s, e in window.openings(start, tz, days=days) if s < end
     )
-    return merge(iv for iv in clipped if iv[0] < iv[1])
+    return [iv for iv in clipped if iv[0] < iv[1]]
 
 
 def subtract(required: Sequence[Interval], covered: Sequence[Interval]) -> list[Interval]:

@@ -9,8 +9,8 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from ..model import Customer, Sla, Technician
-from ..model.window import Interval
-from .clock import merge, slot_intervals, subtract
+from ..model.window import Interval, merge_intervals
+from .clock import slot_intervals, subtract
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -32,7 +32,7 @@ def on_duty(roster: Sequence[Technician], start: datetime, end: datetime) -> lis
     for tech in roster:
         if tech.on_duty:
             spans += slot_intervals(tech.on_duty, ZoneInfo(tech.timezone), start, end)
-    return merge(spans)
+    return merge_intervals(spans)
 
 
 def required(sla: Sla, tz: tzinfo, start: datetime, end: datetime) -> list[Interval]:

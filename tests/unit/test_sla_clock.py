@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from orchestrator.fleet import load_book
-from orchestrator.sla.clock import business_elapsed, merge, reaction_deadline, subtract
+from orchestrator.model.window import merge_intervals as merge
+from orchestrator.sla.clock import business_elapsed, reaction_deadline, subtract
 from orchestrator.sla.coverage import gaps_for
 from orchestrator.sla.terms import terms_for
 from tests.conftest import DEMO_BOOK
