@@ -46,7 +46,17 @@ def report(
         return
     print_table(
         f"Reaction times {r.period.label}",
-        ["ticket", "customer", "contract", "opened", "deadline", "acked", "reaction h", "status"],
+        [
+            "ticket",
+            "customer",
+            "contract",
+            "opened",
+            "deadline",
+            "acked",
+            "reaction h",
+            "status",
+            "billing",
+        ],
         [
             [
                 x.ticket,
@@ -57,14 +67,23 @@ def report(
                 f"{x.acked:%Y-%m-%d %H:%M}" if x.acked else "-",
                 "-" if x.reaction_hours is None else f"{x.reaction_hours:.2f}",
                 x.status,
+                x.billing or "-",
             ]
             for x in r.rows
         ],
     )
+    for x in r.rows:
+        if x.coverage:
+            booked = ", ".join(f"{h:g} h {b}" for b, h in x.hours.items() if h)
+            click.echo(f"{x.ticket} ({x.cause}): {x.coverage}" + (f" [{booked}]" if booked else ""))
     print_table(
-        "Per customer",
-        ["customer", "incidents", "met", "missed", "pending"],
-        [[s.customer, s.incidents, s.met, s.missed, s.pending] for s in r.summary],
+        "Per customer (hours booked in the period)",
+        ["customer", "incidents", "met", "missed", "pending", "free h", "package h", "billable h"],
+        [
+            [s.customer, s.incidents, s.met, s.missed, s.pending]
+            + [f"{s.hours.get(b, 0):g}" for b in ("free", "package", "billable")]
+            for s in r.summary
+        ],
     )
     for g in r.gaps:
         click.echo(

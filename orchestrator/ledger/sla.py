@@ -2,8 +2,9 @@
 
 - ``incidents``: one per fault, opened by a failing health check or a technician, with the
   reaction deadline computed when it opened; acknowledging it records the reaction time.
-- ``hour_bookings``: hours booked against a customer's hour package (``contract_id``) or,
-  without a package, as billable work (``billable`` true).
+- ``hour_bookings``: hours of work with their billing verdict (``billing``: free under the
+  covering contract, on the hour package ``contract_id``, or billable) and its ``reason``
+  (migration ``0006_hour_billing``; older rows are derived from ``billable``).
 
 Every change also writes its ``actions`` row (``incident.*``, ``hours.book``) in the same
 transaction, so the per-contract history sees it. Other packages get plain dataclasses.
@@ -29,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from ..model.billing import Billing
 from .db import ActionRecord, Ledger, add_action
 from .models import Base, as_utc, utcnow
 
@@ -73,6 +75,8 @@ class HourBookingRow(Base):
     actor: Mapped[str] = mapped_column(String(120), nullable=False)
     billable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     incident_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    billing: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_hour_bookings_customer", "customer_id", "contract_id"),)
 
@@ -111,15 +115,31 @@ class Incident:
 
 @dataclass(frozen=True)
 class HourBooking:
+    """Hours of work; ``contract_id`` is the covering contract (free), the hour package
+    (package) or None (billable)."""
+
     customer_id: str
     contract_id: str | None
     hours: float
     text: str
     actor: str
-    billable: bool = False
+    billing: Billing = Billing.PACKAGE
     incident_id: int | None = None
     at: datetime | None = None
     id: int | None = None
+    reason: str = ""
+
+    @property
+    def billable(self) -> bool:
+        return self.billing is Billing.BILLABLE
+
+    @property
+    def where(self) -> str:
+        if self.billing is Billing.PACKAGE:
+            return f"package {self.contract_id}"
+        if self.billing is Billing.FREE:
+            return f"free under {self.contract_id}"
+        return "billable"
 
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
@@ -265,6 +285,8 @@ def add_bookings(ledger: Ledger, bookings: list[HourBooking]) -> list[int]:
                 actor=b.actor,
                 billable=b.billable,
                 incident_id=b.incident_id,
+                billing=b.billing.value,
+                reason=b.reason,
             )
             s.add(row)
             s.flush()
@@ -274,45 +296,83 @@ def add_bookings(ledger: Ledger, bookings: list[HourBooking]) -> list[int]:
 
 
 def _booking_action(b: HourBooking, booking_id: int) -> ActionRecord:
-    where = "billable" if b.billable else f"package {b.contract_id}"
+    why = f"; {b.reason}" if b.reason else ""
     return ActionRecord(
         kind="hours.book",
         customer_id=b.customer_id,
         contract_id=b.contract_id,
-        summary=f"{b.hours:g} h ({where}): {b.text}",
+        summary=f"{b.hours:g} h ({b.where}{why}): {b.text}",
         actor=b.actor,
-        outcome="billable" if b.billable else "ok",
-        detail={"booking": booking_id, "hours": b.hours, "incident": b.incident_id},
+        outcome=b.billing.value,
+        detail={
+            "booking": booking_id,
+            "hours": b.hours,
+            "incident": b.incident_id,
+            "billing": b.billing.value,
+            "reason": b.reason,
+        },
         at=b.at,
     )
 
 
 def booked_hours(ledger: Ledger, contract_id: str) -> float:
+    """Hours debited from the hour package ``contract_id`` (free work never is)."""
     q = select(func.coalesce(func.sum(HourBookingRow.hours), 0.0)).where(
-        HourBookingRow.contract_id == contract_id, HourBookingRow.billable.is_(False)
+        HourBookingRow.contract_id == contract_id,
+        HourBookingRow.billable.is_(False),
+        HourBookingRow.billing.is_(None) | (HourBookingRow.billing == Billing.PACKAGE.value),
     )
     with ledger.session() as s:
         return float(s.scalar(q) or 0.0)
 
 
-def bookings(ledger: Ledger, customer_id: str) -> list[HourBooking]:
+def _billing(r: HourBookingRow) -> Billing:
+    if r.billing:
+        return Billing(r.billing)
+    return Billing.BILLABLE if r.billable else Billing.PACKAGE
+
+
+def _booking(r: HourBookingRow) -> HourBooking:
+    return HourBooking(
+        customer_id=r.customer_id,
+        contract_id=r.contract_id,
+        hours=r.hours,
+        text=r.text,
+        actor=r.actor,
+        billing=_billing(r),
+        incident_id=r.incident_id,
+        at=_aware(r.at),
+        id=r.id,
+        reason=r.reason or "",
+    )
+
+
+def bookings(
+    ledger: Ledger,
+    customer_id: str | None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> list[HourBooking]:
+    """Bookings in time order (of one customer, or all), booked in [start, end)."""
+    q = select(HourBookingRow).order_by(HourBookingRow.at, HourBookingRow.id)
+    if customer_id:
+        q = q.where(HourBookingRow.customer_id == customer_id)
+    if start:
+        q = q.where(HourBookingRow.at >= as_utc(start))
+    if end:
+        q = q.where(HourBookingRow.at < as_utc(end))
+    with ledger.session() as s:
+        return [_booking(r) for r in s.scalars(q)]
+
+
+def incident_bookings(ledger: Ledger, incident_ids: list[int]) -> list[HourBooking]:
+    """Every booking on these incidents, whenever it was booked."""
+    if not incident_ids:
+        return []
     q = (
         select(HourBookingRow)
-        .where(HourBookingRow.customer_id == customer_id)
+        .where(HourBookingRow.incident_id.in_(incident_ids))
         .order_by(HourBookingRow.at, HourBookingRow.id)
     )
     with ledger.session() as s:
-        return [
-            HourBooking(
-                customer_id=r.customer_id,
-                contract_id=r.contract_id,
-                hours=r.hours,
-                text=r.text,
-                actor=r.actor,
-                billable=r.billable,
-                incident_id=r.incident_id,
-                at=_aware(r.at),
-                id=r.id,
-            )
-            for r in s.scalars(q)
-        ]
+        return [_booking(r) for r in s.scalars(q)]

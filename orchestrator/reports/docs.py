@@ -17,6 +17,7 @@ import jinja2
 from ..fleet import Fleet
 from ..ledger import Ledger
 from ..ledger import sla as store
+from ..ledger.sla import HourBooking
 from ..model import Customer, Sla, System, active_sla, entitlement
 from ..sla.hours import balances
 from ..sla.terms import terms_for
@@ -94,6 +95,20 @@ def _local(moment: datetime | None, customer: Customer) -> str:
     return f"{moment.astimezone(customer.tz):%Y-%m-%d %H:%M}" if moment else ""
 
 
+def _work(bookings: list[HourBooking], customer: Customer) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": _local(b.at, customer),
+            "hours": f"{b.hours:g}",
+            "billing": b.billing.value,
+            "reason": b.reason,
+            "incident": f"INC-{b.incident_id:06d}" if b.incident_id else "-",
+            "text": b.text,
+        }
+        for b in reversed(bookings)
+    ]
+
+
 def context(fleet: Fleet, ledger: Ledger, customer_id: str, now: datetime) -> dict[str, Any]:
     customer = fleet.customer(customer_id)
     day = now.astimezone(customer.tz).date()
@@ -129,9 +144,11 @@ def context(fleet: Fleet, ledger: Ledger, customer_id: str, now: datetime) -> di
                 "state": i.state,
                 "deadline": _local(i.deadline, customer),
                 "cause": i.cause or "",
+                "coverage": i.coverage or "",
             }
             for i in reversed(incidents)
         ],
+        "work": _work(store.bookings(ledger, customer.id)[-RECENT:], customer),
         "balances": balances(fleet, ledger, customer.id, day),
     }
 

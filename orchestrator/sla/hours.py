@@ -1,8 +1,11 @@
-"""Hour packages: book configuration work, warn when a package runs low or empty.
+"""Hour packages: book work with its billing verdict, warn when a package runs low or empty.
 
-A booking goes against the customer's active hour package. What the package cannot cover
-is booked as billable work (no contract). A customer without an active package can only
-get billable bookings, and only when asked for explicitly (``billable=True``).
+Work on an incident is paid as its cause and the contracts decide (``model.billing``):
+free diagnosis of a PBX-software fault under maintenance, a hardware fault under hardware
+maintenance (both recorded, not debited), a third-party fault billable. Configuration work
+(and work without an incident) goes on the customer's active hour package; what the package
+cannot cover is billable. Without a package, work not tied to an incident is only booked as
+billable when asked for explicitly (``billable=True``).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from ..errors import RefusedError
 from ..fleet import Fleet
 from ..ledger import Ledger
 from ..ledger import sla as store
-from ..ledger.sla import HourBooking
+from ..ledger.sla import HourBooking, Incident
 from ..model import Customer, HourPackage
+from ..model import billing as rules
+from ..model.billing import Billing, Cause, Verdict
 
 LOW_FRACTION = 0.2  # warn when less than a fifth of the package is left
 
@@ -52,6 +57,12 @@ def active_package(customer: Customer, day: date) -> HourPackage | None:
     return min(packages, key=lambda k: k.end or date.max) if packages else None
 
 
+def balances_now(fleet: Fleet, ledger: Ledger, customer_id: str, now: datetime) -> list[Balance]:
+    """The balances on the customer's own date at ``now`` (the date bookings use)."""
+    day = now.astimezone(fleet.customer(customer_id).tz).date()
+    return balances(fleet, ledger, customer_id, day)
+
+
 def balances(fleet: Fleet, ledger: Ledger, customer_id: str, day: date) -> list[Balance]:
     customer = fleet.customer(customer_id)
     return [
@@ -80,35 +91,93 @@ def book(
     actor: str,
     now: datetime,
     billable: bool = False,
-    incident_id: int | None = None,
+    incident: Incident | None = None,
 ) -> Booked:
     """Book ``hours`` of work; nothing is written when the input is refused."""
     _validate(hours, text)
     customer = fleet.customer(customer_id)
     day = now.astimezone(customer.tz).date()
+    base = HourBooking(
+        customer.id,
+        None,
+        hours,
+        text.strip(),
+        actor,
+        Billing.BILLABLE,
+        incident.id if incident else None,
+        now,
+    )
+    ruled = _incident_verdict(customer, incident, billable)
+    if ruled is not None:
+        return _book_verdict(ledger, base, ruled)
     package = active_package(customer, day)
-    if package is None and not billable:
+    if billable:
+        return _book_verdict(ledger, base, rules.REQUESTED)
+    if package is None and incident is None:
         raise RefusedError(
             f"customer {customer.id} has no active hour package on {day}; "
             "use --billable to record the work as billable"
         )
-    base = HourBooking(customer.id, None, hours, text.strip(), actor, True, incident_id, now)
-    if package is None or billable:
-        store.add_bookings(ledger, [base])
-        return Booked((base,), None, (f"{hours:g} h booked as billable work",))
-    return _book_on_package(ledger, base, package)
+    if package is None:
+        return _book_verdict(ledger, base, rules.no_package(day))
+    return _book_on_package(ledger, base, package, _cause(incident))
 
 
-def _book_on_package(ledger: Ledger, base: HourBooking, package: HourPackage) -> Booked:
+def _cause(incident: Incident | None) -> Cause | None:
+    return Cause(incident.cause) if incident and incident.cause else None
+
+
+def _incident_verdict(
+    customer: Customer, incident: Incident | None, billable: bool
+) -> Verdict | None:
+    """What the incident's cause decides (None: the hour-package rule applies)."""
+    if incident is None:
+        return None
+    if incident.customer_id != customer.id:
+        raise RefusedError(
+            f"{incident.ticket} belongs to {incident.customer_id}, not {customer.id}"
+        )
+    cause = _cause(incident)
+    if cause is None:
+        raise RefusedError(
+            f"{incident.ticket} has no cause yet: resolve it first with `pbxops incident "
+            f"resolve {incident.ticket} --cause ...` (the cause decides whether the work is "
+            "free, on the hour package or billable)"
+        )
+    day = incident.opened_at.astimezone(customer.tz).date()
+    verdict = rules.for_cause(customer, incident.host, cause, day)
+    if verdict is not None and verdict.billing is Billing.FREE and billable:
+        raise RefusedError(f"{incident.ticket}: --billable contradicts the contract: {verdict}")
+    return verdict
+
+
+def _book_verdict(ledger: Ledger, base: HourBooking, verdict: Verdict) -> Booked:
+    booking = replace(
+        base, billing=verdict.billing, contract_id=verdict.contract, reason=verdict.reason
+    )
+    store.add_bookings(ledger, [booking])
+    billed = booking.billable
+    return Booked((booking,), None, (f"{base.hours:g} h {verdict}",) if billed else ())
+
+
+def _book_on_package(
+    ledger: Ledger, base: HourBooking, package: HourPackage, cause: Cause | None
+) -> Booked:
     remaining = round(package.hours - store.booked_hours(ledger, package.id), 2)
     covered = min(base.hours, max(remaining, 0.0))
     parts: list[HourBooking] = []
     warnings: list[str] = []
     if covered > 0:
-        parts.append(replace(base, contract_id=package.id, hours=covered, billable=False))
+        on = rules.on_package(package.id, cause)
+        parts.append(
+            replace(
+                base, contract_id=package.id, hours=covered, billing=on.billing, reason=on.reason
+            )
+        )
     if base.hours - covered > 0:
         extra = round(base.hours - covered, 2)
-        parts.append(replace(base, hours=extra))
+        out = rules.exhausted(package.id)
+        parts.append(replace(base, hours=extra, reason=out.reason))
         warnings.append(f"package {package.id} is exhausted: {extra:g} h booked as billable")
     store.add_bookings(ledger, parts)
     used = round(package.hours - remaining + covered, 2)

@@ -3,8 +3,9 @@
 Opening computes the reaction deadline from the customer's SLA (or the 48 h default) and
 sends the notification e-mail; the incident is committed first, so a mail failure never loses
 it (the failure is recorded as an ``incident.notify`` action and reported to the caller).
-Acknowledging records the reaction time; resolving records the cause and whether the
-diagnosis was free under software maintenance or billable (third-party fault).
+Acknowledging records the reaction time; resolving records the cause and its billing
+verdict (``model.billing``: free, package or billable, with the reason), which the work
+booked on the incident then follows.
 """
 
 from __future__ import annotations
@@ -19,17 +20,13 @@ from ..fleet import Fleet
 from ..ledger import ActionRecord, Ledger
 from ..ledger import sla as store
 from ..ledger.sla import Incident
-from ..model import Customer
+from ..model import billing as rules
+from ..model.billing import CAUSE_TEXT, Cause, Verdict
 from . import notify
-from .terms import maintenance_contract, terms_for
+from .hours import active_package
+from .terms import terms_for
 
-CAUSES = {
-    "pbx-software": "fault of the PBX software (diagnosis free under maintenance)",
-    "configuration": "configuration change needed (booked on the hour package)",
-    "hardware": "hardware fault (hardware maintenance)",
-    "third-party": "caused by a third party (carrier, LAN, customer equipment): not covered",
-    "unknown": "cause not determined",
-}
+CAUSES = {c.value: text for c, text in CAUSE_TEXT.items()}
 
 
 @dataclass(frozen=True)
@@ -138,7 +135,8 @@ def acknowledge(ledger: Ledger, incident_id: int, actor: str, now: datetime) -> 
 def resolve(
     fleet: Fleet, ledger: Ledger, incident_id: int, actor: str, now: datetime, cause: str
 ) -> Incident:
-    """Close the incident with its cause; unacknowledged incidents are acknowledged now."""
+    """Close the incident with its cause and billing verdict; unacknowledged incidents are
+    acknowledged now."""
     if cause not in CAUSES:
         raise RefusedError(f"unknown cause {cause!r}; use one of {', '.join(CAUSES)}")
     inc = get(ledger, incident_id)
@@ -146,26 +144,22 @@ def resolve(
         raise RefusedError(f"{inc.ticket} is already resolved")
     if inc.acked_at is None:
         inc = acknowledge(ledger, incident_id, actor, now)
-    coverage = _coverage(fleet, inc, cause, now)
-    done = replace(inc, resolved_at=now, resolved_by=actor, cause=cause, coverage=coverage)
-    return store.update_incident(ledger, done, "incident.resolve", actor, now, coverage)
+    verdict = verdict_for(fleet, inc, Cause(cause), now)
+    detail = {**inc.detail, "billing": verdict.billing.value, "billing_contract": verdict.contract}
+    done = replace(
+        inc, resolved_at=now, resolved_by=actor, cause=cause, coverage=str(verdict), detail=detail
+    )
+    return store.update_incident(ledger, done, "incident.resolve", actor, now, str(verdict))
 
 
-def _coverage(fleet: Fleet, inc: Incident, cause: str, now: datetime) -> str:
+def verdict_for(fleet: Fleet, inc: Incident, cause: Cause, now: datetime) -> Verdict:
+    """What the cause and the contracts on the day the incident opened decide; for
+    configuration work, the hour package active now (else billable)."""
     customer = fleet.customer(inc.customer_id)
-    swm = maintenance_contract(customer, inc.host, now)
-    if cause == "pbx-software":
-        return f"free diagnosis under {swm}" if swm else "billable: no maintenance contract"
-    if cause == "third-party":
-        return "billable: third-party fault, not covered"
-    if cause == "configuration":
-        return "book the work with `pbxops hours book`"
-    if cause == "hardware":
-        covered = _has(customer, "hardware_maintenance", now)
-        return "hardware maintenance" if covered else "billable: no hardware maintenance"
-    return "undetermined"
-
-
-def _has(customer: Customer, kind: str, now: datetime) -> bool:
-    day = now.astimezone(customer.tz).date()
-    return any(k.kind == kind and k.active_on(day) for k in customer.contracts)
+    opened = inc.opened_at.astimezone(customer.tz).date()
+    ruled = rules.for_cause(customer, inc.host, cause, opened)
+    if ruled is not None:
+        return ruled
+    today = now.astimezone(customer.tz).date()
+    package = active_package(customer, today)
+    return rules.on_package(package.id, cause) if package else rules.no_package(today)

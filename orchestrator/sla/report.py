@@ -1,5 +1,6 @@
-"""``sla report``: reaction times met or missed per customer and period, and where the
-technician roster leaves an SLA customer's reaction clock uncovered."""
+"""``sla report``: reaction times met or missed per customer and period, who pays for the
+work on each incident (free, package, billable, and why), and where the technician roster
+leaves an SLA customer's reaction clock uncovered."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from ..errors import RefusedError
 from ..fleet import Fleet
 from ..ledger import Ledger
 from ..ledger import sla as store
-from ..ledger.sla import Incident
+from ..ledger.sla import HourBooking, Incident
 from ..model import Sla
+from ..model.billing import Billing
 from .clock import business_elapsed
 from .coverage import CoverageGap, gaps_for
 from .terms import DEFAULT_BUSINESS_HOURS
@@ -85,6 +87,10 @@ class IncidentRow:
     acked: datetime | None
     reaction_hours: float | None  # on the contract's clock
     status: str  # met | missed | pending | overdue
+    cause: str | None = None
+    billing: str | None = None  # the resolve verdict: free | package | billable
+    coverage: str | None = None  # the verdict's reason
+    hours: dict[str, float] = field(default_factory=dict)  # booked on it, per billing
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class CustomerSummary:
     met: int
     missed: int
     pending: int
+    hours: dict[str, float] = field(default_factory=dict)  # booked in the period, per billing
 
 
 @dataclass(frozen=True)
@@ -122,7 +129,15 @@ def _status(inc: Incident, now: datetime) -> str:
     return "pending" if now <= inc.deadline else "overdue"
 
 
-def _row(fleet: Fleet, inc: Incident, now: datetime) -> IncidentRow:
+def hours_by_billing(bookings: list[HourBooking]) -> dict[str, float]:
+    """Hours per billing verdict, every verdict present (0 when none)."""
+    out = {b.value: 0.0 for b in Billing}
+    for b in bookings:
+        out[b.billing.value] = round(out[b.billing.value] + b.hours, 2)
+    return out
+
+
+def _row(fleet: Fleet, inc: Incident, now: datetime, booked: list[HourBooking]) -> IncidentRow:
     reaction = None
     if inc.acked_at is not None:
         customer = fleet.customer(inc.customer_id)
@@ -140,6 +155,10 @@ def _row(fleet: Fleet, inc: Incident, now: datetime) -> IncidentRow:
         inc.acked_at,
         reaction,
         _status(inc, now),
+        inc.cause,
+        inc.detail.get("billing"),
+        inc.coverage,
+        hours_by_billing([b for b in booked if b.incident_id == inc.id]),
     )
 
 
@@ -150,9 +169,9 @@ def _business_hours(contracts: tuple[Any, ...], contract_id: str | None) -> tupl
     return DEFAULT_BUSINESS_HOURS
 
 
-def _summaries(rows: list[IncidentRow]) -> tuple[CustomerSummary, ...]:
+def _summaries(rows: list[IncidentRow], booked: list[HourBooking]) -> tuple[CustomerSummary, ...]:
     out = []
-    for cid in sorted({r.customer for r in rows}):
+    for cid in sorted({r.customer for r in rows} | {b.customer_id for b in booked}):
         mine = [r.status for r in rows if r.customer == cid]
         out.append(
             CustomerSummary(
@@ -161,6 +180,7 @@ def _summaries(rows: list[IncidentRow]) -> tuple[CustomerSummary, ...]:
                 mine.count("met"),
                 mine.count("missed") + mine.count("overdue"),
                 mine.count("pending"),
+                hours_by_billing([b for b in booked if b.customer_id == cid]),
             )
         )
     return tuple(out)
@@ -183,7 +203,12 @@ def sla_report(
     if customer_id:
         fleet.customer(customer_id)
     found = store.incidents(ledger, customer_id, period.start, period.end)
-    rows = [_row(fleet, inc, now) for inc in found]
+    on_incidents = store.incident_bookings(ledger, [i.id for i in found if i.id is not None])
+    rows = [_row(fleet, inc, now, on_incidents) for inc in found]
+    in_period = store.bookings(ledger, customer_id, period.start, period.end)
     return SlaReport(
-        period, tuple(rows), _summaries(rows), tuple(_gaps(fleet, customer_id, period))
+        period,
+        tuple(rows),
+        _summaries(rows, in_period),
+        tuple(_gaps(fleet, customer_id, period)),
     )

@@ -14,7 +14,7 @@ from ..health.service import SweepOutcome, run_sweep
 from ..health.sweep import SweepOptions
 from ..ledger import Ledger
 from ..ledger import sla as store
-from ..ledger.sla import Incident
+from ..ledger.sla import HourBooking, Incident
 from ..reports import docs as docs_mod
 from ..reports import history as history_mod
 from ..reports import pricing as pricing_mod
@@ -129,7 +129,7 @@ def hours_book(
     incident: str | None,
 ) -> hours_mod.Booked:
     fleet, ledger = _open(settings)
-    inc_id = incidents_mod.get(ledger, incidents_mod.parse_id(incident)).id if incident else None
+    inc = incidents_mod.get(ledger, incidents_mod.parse_id(incident)) if incident else None
     return hours_mod.book(
         fleet,
         ledger,
@@ -139,13 +139,19 @@ def hours_book(
         actor=actor(),
         now=now(),
         billable=billable,
-        incident_id=inc_id,
+        incident=inc,
     )
 
 
 def hours_balance(settings: Settings, customer: str) -> list[hours_mod.Balance]:
+    """Balances on the customer's own date, the one bookings use (not the UTC date)."""
     fleet, ledger = _open(settings)
-    return hours_mod.balances(fleet, ledger, customer, now().date())
+    return hours_mod.balances_now(fleet, ledger, customer, now())
+
+
+def hours_list(settings: Settings, customer: str) -> list[HourBooking]:
+    fleet, ledger = _open(settings)
+    return store.bookings(ledger, fleet.customer(customer).id)
 
 
 def contracts_pricing(

@@ -54,9 +54,3 @@ def _maintenance(customer: Customer, hosts: list[str], on: datetime) -> str | No
             if ent.contract:
                 return ent.contract
     return None
-
-
-def maintenance_contract(customer: Customer, hostname: str | None, on: datetime) -> str | None:
-    """The software-maintenance or hosting contract under which diagnosis is free."""
-    hosts = [hostname] if hostname else [s.hostname for s in customer.systems]
-    return _maintenance(customer, hosts, on)

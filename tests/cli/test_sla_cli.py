@@ -4,6 +4,7 @@ exit code, and nothing written to the ledger."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,46 @@ def test_book_ack_report_history_roundtrip(run, tmp_path: Path) -> None:  # type
         run("contracts", "pricing", "harbor", "--on", "2026-11-25", "--json").output
     )
     assert pricing["monthly_totals"] == {"harbor": 32.25}
+
+
+def test_free_diagnosis_is_recorded_not_debited_and_says_why(run) -> None:  # type: ignore[no-untyped-def]
+    run("incident", "open", "clinic-nord", "Calls drop", "--host", "clinic-nord-pbx", "--no-mail")
+    resolved = run("incident", "resolve", "INC-000001", "--cause", "pbx-software")
+    assert "free: diagnosis of a PBX-software fault, included in clinic-nord-swm" in (
+        resolved.output
+    )
+    booked = run("hours", "book", "clinic-nord", "1.5", "Traced the crash", "--incident", "INC-1")
+    assert booked.exit_code == 0, booked.output
+    assert "booked 1.5 h for clinic-nord (free): diagnosis of a PBX-software fault" in (
+        booked.output
+    )
+    balance = json.loads(run("hours", "balance", "clinic-nord", "--json").output)
+    assert [(b["contract"], b["used"]) for b in balance] == [("clinic-nord-hours", 0.0)]
+    listed = json.loads(run("hours", "list", "clinic-nord", "--json").output)
+    assert [(b["billing"], b["contract"], b["incident"]) for b in listed] == [
+        ("free", "clinic-nord-swm", "INC-000001")
+    ]
+    history = run("contracts", "history", "clinic-nord", "--format", "json").output
+    assert [r["outcome"] for r in json.loads(history) if r["kind"] == "hours.book"] == ["free"]
+
+
+def test_booking_on_an_unresolved_incident_is_refused(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    run("incident", "open", "clinic-nord", "Calls drop", "--no-mail")
+    before = _actions(tmp_path)
+    result = run("hours", "book", "clinic-nord", "1", "x", "--incident", "INC-000001")
+    assert result.exit_code == 5 and "no cause yet" in result.output
+    assert _actions(tmp_path) == before
+
+
+def test_balance_uses_the_customers_date_like_booking(  # type: ignore[no-untyped-def]
+    run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2026-12-31 23:30 UTC is already 2027-01-01 in Berlin: clinic-nord's 2026 package has
+    ended there, for the balance as for a booking."""
+    from orchestrator.sla import service
+
+    monkeypatch.setattr(service, "now", lambda: datetime(2026, 12, 31, 23, 30, tzinfo=UTC))
+    balance = run("hours", "balance", "clinic-nord")
+    assert balance.exit_code == 0 and "no active hour package" in balance.output
+    booking = run("hours", "book", "clinic-nord", "1", "x")
+    assert booking.exit_code == 5 and "no active hour package on 2027-01-01" in booking.output

@@ -132,9 +132,9 @@ def test_ack_records_reaction_and_unknown_ack_writes_nothing(fleet: Fleet, ledge
 @pytest.mark.parametrize(
     ("customer", "cause", "coverage"),
     [
-        ("clinic-nord", "pbx-software", "free diagnosis under clinic-nord-swm"),
-        ("clinic-nord", "third-party", "billable: third-party fault, not covered"),
-        ("fjord", "pbx-software", "billable: no maintenance contract"),
+        ("clinic-nord", "pbx-software", "free: diagnosis of a PBX-software fault, included in clinic-nord-swm"),
+        ("clinic-nord", "third-party", "billable: third-party fault (carrier, LAN, customer equipment): not covered by maintenance and not taken from the hour package"),
+        ("fjord", "pbx-software", "billable: PBX-software fault, but no software-maintenance or hosting contract covers any of the customer's systems on 2026-11-25"),
     ],
 )
 def test_free_diagnosis_vs_third_party(
