@@ -10,7 +10,8 @@ from ipaddress import IPv4Network
 from typing import TYPE_CHECKING
 
 from .bookio import PathPart
-from .model import Customer, HardwareMaintenance, Hosting, Sla
+from .contract_checks import contract_findings, pricing_findings
+from .model import Customer, Hosting
 
 if TYPE_CHECKING:
     from .fleet import Fleet
@@ -25,6 +26,8 @@ def cross_checks(fleet: Fleet) -> Iterator[Finding]:
     for c in fleet.customers:
         rel = fleet.files.get(c.id, f"customers/{c.id}.yml")
         yield from _customer_checks(c, rel)
+        for parts, message in pricing_findings(c, fleet.tariffs):
+            yield rel, parts, message
     yield from _catalog_checks(fleet)
 
 
@@ -113,7 +116,6 @@ def _system_checks(c: Customer, rel: str) -> Iterator[Finding]:
 
 def _contract_checks(c: Customer, rel: str) -> Iterator[Finding]:
     hostnames = {s.hostname for s in c.systems}
-    slas = [k for k in c.contracts if isinstance(k, Sla)]
     for i, k in enumerate(c.contracts):
         for j, h in enumerate(k.systems):
             if h not in hostnames:
@@ -122,15 +124,8 @@ def _contract_checks(c: Customer, rel: str) -> Iterator[Finding]:
                     ("contracts", i, "systems", j),
                     f"contract {k.id} names unknown system {h!r}",
                 )
-        if isinstance(k, HardwareMaintenance) and not any(
-            s.covers_period(k.start, k.end) for s in slas
-        ):
-            yield (
-                rel,
-                ("contracts", i),
-                f"hardware maintenance {k.id} is only valid together with an SLA covering "
-                f"its whole period ({k.start} to {k.end or 'open end'})",
-            )
+    for parts, message in contract_findings(c):
+        yield rel, parts, message
 
 
 def _catalog_checks(fleet: Fleet) -> Iterator[Finding]:

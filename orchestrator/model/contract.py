@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -45,6 +46,29 @@ class ContractBase(Frozen):
         if self.end is None:
             return True
         return end is not None and self.end >= end
+
+
+Gap = tuple[date, date | None]  # first and last uncovered day (None: open end)
+
+
+def uncovered(start: date, end: date | None, cover: Sequence[ContractBase]) -> list[Gap]:
+    """The stretches of ``start``..``end`` (inclusive; None: open-ended) on which none of
+    ``cover`` is active. Back-to-back contracts (one ends on D, the next starts on D+1)
+    cover the period together."""
+    gaps: list[Gap] = []
+    cursor = start
+    for k in sorted(cover, key=lambda c: c.start):
+        if end is not None and k.start > end:
+            break
+        if k.end is not None and k.end < cursor:
+            continue
+        if k.start > cursor:
+            gaps.append((cursor, k.start - timedelta(days=1)))
+        if k.end is None or (end is not None and k.end >= end):
+            return gaps
+        cursor = k.end + timedelta(days=1)
+    gaps.append((cursor, end))
+    return gaps
 
 
 class SoftwareMaintenance(ContractBase):

@@ -26,13 +26,20 @@ class Entitlement:
 
 
 def _describe_inactive(label: str, contracts: Sequence[ContractBase], on: date) -> str:
+    """Why none of ``contracts`` is active on ``on``: the last one that ended and the next
+    one that starts, each with its own date."""
     if not contracts:
         return f"no {label}"
-    if all(c.start > on for c in contracts):
-        first = min(contracts, key=lambda c: c.start)
-        return f"{label} {first.id} starts on {first.start}"
-    ended = max(contracts, key=lambda c: c.end or on)
-    return f"{label} {ended.id} ended on {ended.end}"
+    ended = [c for c in contracts if c.end is not None and c.end < on]
+    future = [c for c in contracts if c.start > on]
+    parts = []
+    if ended:
+        last = max(ended, key=lambda c: c.end or on)
+        parts.append(f"{label} {last.id} ended on {last.end}")
+    if future:
+        first = min(future, key=lambda c: c.start)
+        parts.append(f"{'' if ended else label + ' '}{first.id} starts on {first.start}")
+    return "; ".join(parts)
 
 
 def entitlement(customer: Customer, system: System, on: date) -> Entitlement:

@@ -79,3 +79,37 @@ def test_reaction_time_is_the_slas_or_48_hours_without_one() -> None:
     c = _customer()
     assert reaction_hours(c, "acme-pbx", date(2026, 6, 1)) == 4
     assert reaction_hours(c, "acme-pbx", date(2027, 6, 1)) == 48
+
+
+def _renewal(start: str, end: str | None) -> Customer:
+    """acme-swm ended 2026-12-31; a renewal ``start``..``end`` follows after a gap."""
+    data = copy.deepcopy(VALID_CUSTOMER)
+    data["contracts"].append(
+        {"id": "acme-swm-2", "kind": "software_maintenance", "start": start, "end": end}
+    )
+    return Customer.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("end", "expected"),
+    [
+        ("2028-12-31", "acme-swm ended on 2026-12-31; acme-swm-2 starts on 2027-03-01"),
+        (None, "acme-swm ended on 2026-12-31; acme-swm-2 starts on 2027-03-01"),
+    ],
+)
+def test_a_later_contract_is_reported_as_starting_not_as_ended(
+    end: str | None, expected: str
+) -> None:
+    c = _renewal("2027-03-01", end)
+    ent = entitlement(c, c.systems[0], date(2027, 2, 1))
+    assert not ent.entitled
+    assert ent.reason == f"hardware PBX: software-maintenance contract {expected}"
+    assert "None" not in ent.reason
+
+
+def test_only_a_future_contract_starts_on_its_date() -> None:
+    data = copy.deepcopy(VALID_CUSTOMER)
+    data["contracts"][0].update(start="2027-01-01", end=None)
+    c = Customer.model_validate(data)
+    ent = entitlement(c, c.systems[0], date(2026, 6, 1))
+    assert ent.reason == "hardware PBX: software-maintenance contract acme-swm starts on 2027-01-01"

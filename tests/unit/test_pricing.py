@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import ConfigError
 from orchestrator.fleet import load_book
 from orchestrator.reports.pricing import monthly_totals, pricing
 from tests.conftest import DEMO_BOOK
@@ -47,13 +45,5 @@ def test_expired_contracts_are_not_priced() -> None:
     assert pricing([fleet.customer("eisenwerk")], fleet.tariffs, ON) == []
 
 
-def test_missing_tariff_for_a_licence_kind_is_a_clear_error(tmp_path: Path) -> None:
-    import shutil
-
-    book = tmp_path / "book"
-    shutil.copytree(DEMO_BOOK, book)
-    tariffs = (book / "tariffs.yml").read_text().replace("  trunk: 4.50\n", "")
-    (book / "tariffs.yml").write_text(tariffs)
-    fleet = load_book(book)
-    with pytest.raises(ConfigError, match=r"licence kind 'trunk'.*clinic-nord"):
-        pricing([fleet.customer("clinic-nord")], fleet.tariffs, ON)
+# A missing tariff is a book finding now (all at once, with lines), and pricing still
+# refuses it: tests/unit/test_contract_rules.py.
