@@ -296,12 +296,11 @@ def add_bookings(ledger: Ledger, bookings: list[HourBooking]) -> list[int]:
 
 
 def _booking_action(b: HourBooking, booking_id: int) -> ActionRecord:
-    why = f"; {b.reason}" if b.reason else ""
     return ActionRecord(
         kind="hours.book",
         customer_id=b.customer_id,
         contract_id=b.contract_id,
-        summary=f"{b.hours:g} h ({b.where}{why}): {b.text}",
+        summary=f"{b.hours:g} h {b.billing} ({b.reason or b.where}): {b.text}",
         actor=b.actor,
         outcome=b.billing.value,
         detail={

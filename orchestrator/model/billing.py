@@ -89,8 +89,7 @@ def for_cause(customer: Customer, host: str | None, cause: Cause, day: date) -> 
     if cause is Cause.THIRD_PARTY:
         return Verdict(
             Billing.BILLABLE,
-            "third-party fault (carrier, LAN, customer equipment): not covered by "
-            "maintenance and not taken from the hour package",
+            "third-party fault (carrier, LAN, customer equipment): no contract covers it",
         )
     if cause is Cause.PBX_SOFTWARE:
         swm = _maintenance(customer, host, day)

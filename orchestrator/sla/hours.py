@@ -119,7 +119,7 @@ def book(
             "use --billable to record the work as billable"
         )
     if package is None:
-        return _book_verdict(ledger, base, rules.no_package(day))
+        return _book_verdict(ledger, base, rules.no_package(day), warn=True)
     return _book_on_package(ledger, base, package, _cause(incident))
 
 
@@ -151,13 +151,14 @@ def _incident_verdict(
     return verdict
 
 
-def _book_verdict(ledger: Ledger, base: HourBooking, verdict: Verdict) -> Booked:
+def _book_verdict(
+    ledger: Ledger, base: HourBooking, verdict: Verdict, warn: bool = False
+) -> Booked:
     booking = replace(
         base, billing=verdict.billing, contract_id=verdict.contract, reason=verdict.reason
     )
     store.add_bookings(ledger, [booking])
-    billed = booking.billable
-    return Booked((booking,), None, (f"{base.hours:g} h {verdict}",) if billed else ())
+    return Booked((booking,), None, (f"{base.hours:g} h {verdict}",) if warn else ())
 
 
 def _book_on_package(

@@ -133,7 +133,7 @@ def test_ack_records_reaction_and_unknown_ack_writes_nothing(fleet: Fleet, ledge
     ("customer", "cause", "coverage"),
     [
         ("clinic-nord", "pbx-software", "free: diagnosis of a PBX-software fault, included in clinic-nord-swm"),
-        ("clinic-nord", "third-party", "billable: third-party fault (carrier, LAN, customer equipment): not covered by maintenance and not taken from the hour package"),
+        ("clinic-nord", "third-party", "billable: third-party fault (carrier, LAN, customer equipment): no contract covers it"),
         ("fjord", "pbx-software", "billable: PBX-software fault, but no software-maintenance or hosting contract covers any of the customer's systems on 2026-11-25"),
     ],
 )
