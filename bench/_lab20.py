@@ -73,6 +73,7 @@ def write_book(specs: list[lab.HostSpec], root: Path) -> Path:
                 "site": f"s{subnets.index(str(spec.subnet))}",
                 "address": str(spec.address),
                 "platform": "asterisk",
+                "pbx_profile": "labpbx",
                 "deployment": "hardware",
                 "os_release": "12",
                 "extensions": 5,

@@ -39,7 +39,8 @@ def customer(i: int, spec: lab.HostSpec) -> dict[str, object]:
     c = yaml.safe_load(yaml.safe_dump(VALID_CUSTOMER))
     c["id"], c["name"] = f"bench-{i:02d}", f"Bench {i}"
     c["sites"] = [{"id": "hq", "subnet": f"{spec.address}/32"}]
-    c["systems"][0].update(hostname=spec.name, address=str(spec.address), site="hq", phones=[])
+    c["systems"][0].update(hostname=spec.name, address=str(spec.address), site="hq", phones=[],
+                           pbx_profile="labpbx")
     c["contracts"] = [
         {**k, "id": f"bench-{i:02d}-{k['kind']}", "start": "2025-01-01", "end": "2035-12-31"}
         for k in c["contracts"]

@@ -48,7 +48,8 @@ def book_for(specs: list[lab.HostSpec], root: Path) -> Fleet:
         "sites": [{"id": "s0", "subnet": str(SUBNET)}],
         "systems": [
             {"hostname": spec.name, "site": "s0", "address": str(spec.address),
-             "platform": "asterisk", "deployment": "hardware", "os_release": "12",
+             "platform": "asterisk", "pbx_profile": "labpbx", "deployment": "hardware",
+             "os_release": "12",
              "extensions": 5, "maintenance_window": ["mon-sun 00:00-24:00"]}
             for spec in specs
         ],

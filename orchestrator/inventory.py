@@ -2,7 +2,8 @@
 
 Groups: ``customer_<id>``, ``platform_<p>``, ``deployment_<d>``, ``sla_<tier|none>``,
 ``entitled`` / ``not_entitled``, ``edge_routers``. Host vars carry the contract facts the
-playbooks need, all prefixed ``pbxops_``.
+playbooks need, all prefixed ``pbxops_``; ``pbxops_pbx`` is the host's PBX platform profile
+(orchestrator/platforms.py), the one source of the PBX roles' platform variables.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from .fleet import Fleet, HostRef
 from .model import DEFAULT_REACTION_HOURS, Hosting, SoftwareMaintenance, active_sla, entitlement
+from .platforms import profile
 
 
 def _group(name: str) -> str:
@@ -39,6 +41,7 @@ def host_vars(ref: HostRef, on: date) -> dict[str, Any]:
         "pbxops_site": ref.site.id,
         "pbxops_subnet": str(ref.site.subnet),
         "pbxops_platform": s.platform,
+        "pbxops_pbx": profile(s.profile_name).role_vars(),
         "pbxops_deployment": s.deployment,
         "pbxops_os_release": s.os_release,
         "pbxops_extensions": s.extensions,

@@ -42,7 +42,10 @@ def system(seq: int, host: str, platform: str, deployment: str, window: list[str
            exceptions: list[str] | None = None) -> dict[str, object]:
     s: dict[str, object] = {
         "hostname": host, "site": "main", "address": f"10.210.{seq}.10",
-        "platform": platform, "deployment": deployment, "os_release": os,
+        "platform": platform,
+        # the lab's stand-in for Asterisk (orchestrator/platforms.py)
+        **({"pbx_profile": "labpbx"} if platform == "asterisk" else {}),
+        "deployment": deployment, "os_release": os,
         "licences": [{"kind": "user", "count": ext}, {"kind": "trunk", "count": 2}],
         "extensions": ext,
         "maintenance_window": {"slots": window, **({"exceptions": exceptions} if exceptions else {})},

@@ -9,6 +9,7 @@ and one SIP OPTIONS request over UDP. Hosts are spread over a thread pool (``wor
 from __future__ import annotations
 
 import base64
+import shlex
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -19,14 +20,19 @@ from pathlib import Path
 
 from ..fleet import Fleet, HostRef
 from ..model import PbxRelease
+from ..platforms import profile
 from ..sipprobe import SipProbeResult, probe
 from .checks import HostFacts, HostHealth, Thresholds, evaluate
 
-# Printed by the host; keep in step with roles/pbx_health/tasks/main.yml.
+# Printed by the host; keep in step with roles/pbx_health/tasks/main.yml. Arguments: the
+# host's PBX profile (orchestrator/platforms.py): service, package, version command
+# (a profile constant; empty: the package's dpkg version), certificate, backup directory.
 FACTS_SCRIPT = r"""
-svc="${1:-labpbx}"; cert="${2:-/etc/labpbx/tls.crt}"; backups="${3:-/var/backups/pbxops}"
+svc="$1"; pkg="$2"; vcmd="$3"; cert="$4"; backups="$5"
 echo "service=$(systemctl is-active "$svc.service" 2>/dev/null || true)"
-[ -r "/usr/share/$svc/version" ] && echo "package_version=$(cat "/usr/share/$svc/version")"
+if [ -n "$vcmd" ]; then v=$(sh -c "$vcmd" 2>/dev/null || true)
+else v=$(dpkg-query --show --showformat='${Version}' "$pkg" 2>/dev/null || true); fi
+[ -n "$v" ] && echo "package_version=$v"
 df -P / | awk 'NR==2 {sub("%","",$5); print "disk_used_pct=" $5}'
 awk '/^MemTotal:/ {t=$2} /^MemAvailable:/ {a=$2} END {if (t) printf "mem_available_pct=%.1f\n", a*100/t}' /proc/meminfo
 [ -r "$cert" ] && echo "cert_pem_b64=$(base64 -w0 "$cert")"
@@ -42,9 +48,6 @@ class SweepOptions:
     workers: int = 32
     ssh_timeout: float = 8.0
     sip_timeout: float = 2.0
-    service: str = "labpbx"
-    cert_path: str = "/etc/labpbx/tls.crt"
-    backup_dir: str = "/var/backups/pbxops"
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -106,8 +109,16 @@ def _cert_not_after(b64: str | None) -> datetime | None:
     return cert.not_valid_after_utc
 
 
+def facts_argv(ref: HostRef, opts: SweepOptions) -> list[str]:
+    """ssh running FACTS_SCRIPT with the host's PBX profile (quoted: ssh hands the remote
+    shell one command line)."""
+    pbx = profile(ref.system.profile_name)
+    args = (pbx.service, pbx.package, pbx.version_command, pbx.cert_path, pbx.backup_dir)
+    return [*ssh_argv(ref, opts), "sh", "-s", "--", *map(shlex.quote, args)]
+
+
 def host_facts(ref: HostRef, opts: SweepOptions) -> HostFacts:
-    argv = [*ssh_argv(ref, opts), "sh", "-s", "--", opts.service, opts.cert_path, opts.backup_dir]
+    argv = facts_argv(ref, opts)
     try:
         done = subprocess.run(
             argv,

@@ -8,8 +8,9 @@ from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from ..platforms import PROFILES, check_profile
 from .base import Frozen
 from .contract import Contract
 from .window import MaintenanceWindow, window_from_yaml
@@ -85,6 +86,8 @@ class System(Frozen):
     site: str
     address: IPv4Address
     platform: Platform
+    # The PBX platform profile (orchestrator/platforms.py); default: the platform's own.
+    pbx_profile: str | None = None
     deployment: Deployment
     os_release: str = Field(pattern=r"^[0-9]+(\.[0-9]+)?$")
     licences: tuple[Licence, ...] = ()
@@ -98,6 +101,25 @@ class System(Frozen):
     @classmethod
     def _window(cls, value: object) -> object:
         return window_from_yaml(value)
+
+    @field_validator("pbx_profile")
+    @classmethod
+    def _known_profile(cls, value: str | None) -> str | None:
+        if value is not None and value not in PROFILES:
+            raise ValueError(f"unknown PBX profile {value!r} (known: {', '.join(PROFILES)})")
+        return value
+
+    @model_validator(mode="after")
+    def _profile_fits_platform(self) -> System:
+        problem = check_profile(self.profile_name, self.platform)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @property
+    def profile_name(self) -> str:
+        """The PBX platform profile this system is driven with."""
+        return self.pbx_profile or self.platform
 
     @property
     def os_major(self) -> int:

@@ -24,9 +24,11 @@ def customer(cid: str, subnet: str, hosts: Mapping[str, str], *,
              end: str = "2030-12-31", window: Mapping[str, Any] = ALWAYS,
              tz: str = "Europe/Berlin", call_drain_minutes: int = 2) -> dict[str, Any]:
     """One customer with one site (``subnet``) and an Asterisk PBX per ``hosts`` entry
-    (hostname -> address), under one contract of ``kind``."""
+    (hostname -> address; the lab's stand-in profile ``labpbx``), under one contract of
+    ``kind``."""
     systems = [
         {"hostname": host, "site": "main", "address": address, "platform": "asterisk",
+         "pbx_profile": "labpbx",
          "deployment": "virtual" if kind == "hosting" else "hardware", "os_release": "12",
          "licences": [{"kind": "user", "count": 5}], "extensions": 5,
          "maintenance_window": dict(window), "internal": internal}

@@ -51,7 +51,7 @@ def customer(cid: str, host: str, address: str, sla: bool) -> dict[str, Any]:
     c["id"], c["name"] = cid, f"{cid} GmbH"
     c["sites"] = [{"id": "hq", "subnet": f"{address}/32"}]  # lab hosts share one /24
     system = c["systems"][0]
-    system.update(hostname=host, address=address, site="hq", phones=[])
+    system.update(hostname=host, address=address, site="hq", phones=[], pbx_profile="labpbx")
     start, end = "2025-01-01", "2035-12-31"
     c["contracts"] = [
         {**k, "id": f"{cid}-{k['kind']}", "start": start, "end": end} for k in c["contracts"]

@@ -52,6 +52,7 @@ def _customer(cid: str, n: int, sla: dict[str, Any] | None) -> dict[str, Any]:
                 "site": "main",
                 "address": f"10.210.{70 + n}.10",
                 "platform": "asterisk",
+                "pbx_profile": "labpbx",
                 "deployment": "hardware",
                 "os_release": "12",
                 "licences": [{"kind": "user", "count": 5}],

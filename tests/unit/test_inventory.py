@@ -7,10 +7,12 @@ import os
 import subprocess
 import sys
 from datetime import date
+from typing import Any
 
 from orchestrator.fleet import load_book
 from orchestrator.inventory import render_inventory, static_inventory
-from tests.conftest import DEMO_BOOK, REPO
+from orchestrator.platforms import profile
+from tests.conftest import DEMO_BOOK, REPO, BookFactory
 
 
 def test_groups_per_customer_platform_deployment_and_sla() -> None:
@@ -58,3 +60,19 @@ def test_dynamic_inventory_script_works_with_plain_ansible() -> None:
         cwd=REPO,
     )
     assert "clinic-nord-pbx" in graph.stdout and "fjord-pbx" not in graph.stdout
+
+
+def test_each_host_carries_its_pbx_profile() -> None:
+    hv = render_inventory(load_book(DEMO_BOOK), date(2026, 11, 25))["_meta"]["hostvars"]
+    assert hv["clinic-nord-pbx"]["pbxops_pbx"] == profile("labpbx").role_vars()
+    assert hv["isar-pbx"]["pbxops_pbx"]["installer"] == "fwconsole"
+    assert hv["jade-pbx"]["pbxops_pbx"]["service"] == "3CXPhoneSystem01"
+    assert "pbxops_pbx" not in hv["clinic-nord-edge"]
+
+
+def test_a_system_without_pbx_profile_gets_its_platform_s(make_book: BookFactory,
+                                                          valid_customer: dict[str, Any]) -> None:
+    inv = render_inventory(load_book(make_book(valid_customer)), date(2026, 6, 1))
+    pbx = inv["_meta"]["hostvars"]["acme-pbx"]["pbxops_pbx"]
+    assert (pbx["name"], pbx["service"], pbx["config_dir"]) == ("asterisk", "asterisk",
+                                                                "/etc/asterisk")

@@ -1,32 +1,177 @@
-"""Every platform the book accepts has an update profile in the pbx_update role."""
+"""One PBX platform profile per kind of PBX (orchestrator/platforms.py), consumed by every role
+and check that touches a PBX; no book data in a shell."""
 
 from __future__ import annotations
 
-from typing import get_args
+import re
+import subprocess
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, get_args
 
+import pytest
 import yaml
+from pydantic import ValidationError
 
-from orchestrator.model.customer import Platform
+from orchestrator import platforms
+from orchestrator.model.customer import Platform, System
 from tests.conftest import REPO
 
-DEFAULTS = REPO / "roles" / "pbx_update" / "defaults" / "main.yml"
-KEYS = {"installer", "service", "config_dir", "calls_command", "version_command"}
+ROLES = REPO / "roles"
+PBX_ROLES = ("pbx_update", "pbx_preflight", "pbx_check", "os_upgrade", "pbx_health")
 
 
-def test_each_platform_has_a_complete_profile() -> None:
-    profiles = yaml.safe_load(DEFAULTS.read_text())["pbx_update_profiles"]
-    assert set(profiles) == set(get_args(Platform))
-    for name, profile in profiles.items():
-        assert set(profile) == KEYS, name
-        assert profile["installer"] in {"apt", "fwconsole"}, name
-        assert profile["service"] and profile["config_dir"].startswith("/"), name
+def _tasks(path: Path) -> list[dict[str, Any]]:
+    """Every task of a task file, blocks and rescues flattened."""
+    out: list[dict[str, Any]] = []
+    for task in yaml.safe_load(path.read_text()) or []:
+        out.append(task)
+        for key in ("block", "rescue", "always"):
+            out.extend(task.get(key, []))
+    return out
+
+
+def _role_tasks(*roles: str) -> list[tuple[Path, dict[str, Any]]]:
+    return [(f, t) for r in roles for f in sorted((ROLES / r / "tasks").glob("*.yml"))
+            for t in _tasks(f)]
+
+
+def test_every_book_platform_has_its_profile_and_labpbx_stands_in_for_asterisk() -> None:
+    served = {p.platform for p in platforms.PROFILES.values()}
+    assert served == set(get_args(Platform))
+    for platform in get_args(Platform):
+        assert platforms.profile(platform).platform == platform  # the default profile
+    assert platforms.profile("labpbx").platform == "asterisk"
+    assert set(platforms.PROFILES) == {"asterisk", "freepbx", "3cx", "labpbx"}
+
+
+@pytest.mark.parametrize("name", sorted(platforms.PROFILES))
+def test_every_profile_is_complete(name: str) -> None:
+    p = platforms.profile(name)
+    assert p.name == name
+    assert p.installer in {"apt", "fwconsole"}
+    for f in ("package", "service", "calls_command"):
+        assert getattr(p, f), f"{name}: {f} is empty"
+    for f in ("config_dir", "cert_path", "backup_dir"):
+        assert getattr(p, f).startswith("/"), f"{name}: {f} is not an absolute path"
+    assert p.backup_dir == "/var/backups/pbxops"
+    assert 0 < p.sip_port < 65536
+    assert set(p.role_vars()) == {f.name for f in fields(platforms.PbxProfile)}
+
+
+def test_real_asterisk_and_the_lab_stand_in() -> None:
+    a, lab = platforms.profile("asterisk"), platforms.profile("labpbx")
+    assert (a.package, a.service, a.config_dir) == ("asterisk", "asterisk", "/etc/asterisk")
+    assert "asterisk -rx 'core show channels count'" in a.calls_command
+    assert "asterisk -rx 'core show version'" in a.version_command
+    assert (lab.package, lab.service, lab.config_dir) == ("labpbx", "labpbx", "/etc/labpbx")
+    assert lab.calls_command == "labpbx-cli calls" and lab.cert_path == "/etc/labpbx/tls.crt"
+
+
+def test_asterisk_version_and_calls_commands_parse_the_console_output() -> None:
+    """The profile's commands against what `asterisk -rx` prints (asterisk replaced by a stub)."""
+    version = "Asterisk 20.6.0~dfsg+~cs6.13.40431414-3 built by pbuilder @ debian on a x86_64\n"
+    channels = "0 active channels\n3 active calls\n17 calls processed\n"
+    stub = (f"asterisk() {{ case \"$2\" in 'core show version') printf '{version}';; "
+            f"*) printf '{channels}';; esac; }}; ")
+    a = platforms.profile("asterisk")
+    for cmd, want in ((a.version_command, "20.6.0~dfsg+~cs6.13.40431414-3"), (a.calls_command, "3")):
+        out = subprocess.run(["bash", "-c", stub + cmd], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == want
+
+
+def test_system_profile_defaults_to_its_platform_and_is_validated(
+    valid_customer: dict[str, Any],
+) -> None:
+    data = valid_customer["systems"][0]
+    assert System.model_validate(data).profile_name == "asterisk"
+    assert System.model_validate({**data, "pbx_profile": "labpbx"}).profile_name == "labpbx"
+    with pytest.raises(ValidationError, match="unknown PBX profile 'avaya'"):
+        System.model_validate({**data, "pbx_profile": "avaya"})
+    with pytest.raises(ValidationError, match="pbx_profile 'labpbx' is for platform asterisk"):
+        System.model_validate({**data, "platform": "freepbx", "pbx_profile": "labpbx"})
+
+
+def test_no_labpbx_outside_the_profile_and_the_lab() -> None:
+    out = subprocess.run(["grep", "-rln", "labpbx", "orchestrator", "roles", "playbooks"],
+                         cwd=REPO, capture_output=True, text=True, check=False)
+    found = {f for f in out.stdout.split() if "__pycache__" not in f}
+    assert {f for f in found if not f.startswith("orchestrator/lab/")} == {
+        "orchestrator/platforms.py"}
+
+
+def test_pbx_roles_take_the_platform_from_the_profile() -> None:
+    for role, names in {
+        "pbx_update": ("installer", "package", "service", "config_dir", "calls_command",
+                       "version_command", "backup_dir"),
+        "pbx_check": ("package", "service", "config_dir", "version_command"),
+        "os_upgrade": ("calls_command", "package", "service", "backup_dir"),
+        "pbx_health": ("cert_path", "backup_dir"),
+    }.items():
+        defaults = (ROLES / role / "defaults" / "main.yml").read_text()
+        for name in names:
+            assert f"pbxops_pbx.{name}" in defaults, f"{role} does not read pbxops_pbx.{name}"
+
+
+def _shell_text(task: dict[str, Any]) -> str | None:
+    for key in ("ansible.builtin.shell", "shell"):
+        if key in task:
+            value = task[key]
+            return value if isinstance(value, str) else str(value.get("cmd", ""))
+    return None
+
+
+def test_no_book_data_in_a_shell() -> None:
+    """Only profile constants (commands of orchestrator/platforms.py) and integers are
+    interpolated into a shell; package names and versions go through argv."""
+    allowed = re.compile(r"\{\{\s*(pbx_update_calls_command|pbx_update_version_command|"
+                         r"pbx_check_version_command|os_upgrade_calls_command)\s*\}\}")
+    shells = [(f, _shell_text(t)) for f, t in _role_tasks(*PBX_ROLES)]
+    for f, text in shells:
+        if text is None:
+            continue
+        for expr in re.findall(r"\{\{.*?\}\}", text):
+            assert allowed.fullmatch(expr), f"{f.relative_to(REPO)}: {expr} in a shell"
+    assert any(t for _, t in shells), "the profile commands run in a shell"
+
+
+def test_the_config_digest_of_pbx_check_and_pbx_update_is_the_same_command() -> None:
+    def argv(role: str) -> list[str]:
+        task = _tasks(ROLES / role / "tasks" / "digest.yml")[0]
+        return list(task["ansible.builtin.command"]["argv"][:-1])
+
+    assert argv("pbx_check") == argv("pbx_update")
 
 
 def test_installers_have_their_tasks() -> None:
-    tasks = REPO / "roles" / "pbx_update" / "tasks"
-    update = (tasks / "update.yml").read_text()
-    rollback = (tasks / "rollback.yml").read_text()
-    for text in (update, rollback):
+    tasks = ROLES / "pbx_update" / "tasks"
+    for text in ((tasks / "update.yml").read_text(), (tasks / "rollback.yml").read_text()):
         assert "pbx_update_installer == 'apt'" in text
         assert "pbx_update_installer == 'fwconsole'" in text
-    assert "fwconsole ma downloadinstall framework" in (tasks / "fwconsole.yml").read_text()
+    fw = yaml.safe_load((tasks / "fwconsole.yml").read_text())
+    download = fw[1]["ansible.builtin.command"]["argv"]
+    assert download[:4] == ["fwconsole", "ma", "downloadinstall", "framework"]
+
+
+def test_roles_publish_the_typed_facts_the_engine_reads() -> None:
+    def facts(*roles: str) -> set[str]:
+        return {k for _, t in _role_tasks(*roles)
+                for k in (t.get("ansible.builtin.set_fact") or {}) if "_out_" in k}
+
+    for role in ("pbx_update", "os_upgrade"):
+        want = {f"{role}_out_{n}" for n in ("version_before", "version_after", "backup",
+                                           "rolled_back", "refused", "already_at_target",
+                                           "package_changed")}
+        assert want <= facts(role), want - facts(role)
+    assert {"pbx_preflight_out_unreachable", "pbx_preflight_out_refused"} <= facts("pbx_preflight")
+    assert {f"pbx_check_out_{n}" for n in ("version", "service", "sip_status", "server_header",
+                                          "config_digest", "last_update")} <= facts("pbx_check")
+
+
+def test_os_upgrade_refreshes_the_lists_before_it_uses_the_suite() -> None:
+    """Finding 8 of issue 13: with stale lists apt refuses the suite as Default-Release, even
+    in the task that updates the cache."""
+    tasks = _tasks(ROLES / "os_upgrade" / "tasks" / "upgrade.yml")
+    apt = [t["ansible.builtin.apt"] for t in tasks if "ansible.builtin.apt" in t]
+    assert apt[0].get("update_cache") and "default_release" not in apt[0]
+    assert any("default_release" in a for a in apt[1:])
