@@ -35,7 +35,8 @@ def _dict(i: Incident) -> dict[str, object]:
         "acked_by": i.acked_by,
         "resolved": i.resolved_at,
         "cause": i.cause,
-        "coverage": i.coverage,
+        "billing": i.detail.get("billing"),  # free | package | billable, once resolved
+        "coverage": i.coverage,  # the verdict with its reason
     }
 
 
@@ -91,7 +92,7 @@ def ack(ctx: click.Context, incident: str, at: datetime | None) -> None:
     "--cause",
     type=click.Choice(sorted(CAUSES)),
     required=True,
-    help="What caused it (decides free diagnosis vs billable).",
+    help="What caused it: decides whether work on it is free, on the hour package or billable.",
 )
 @click.pass_context
 def resolve(ctx: click.Context, incident: str, cause: str) -> None:

@@ -118,3 +118,12 @@ def test_balance_uses_the_customers_date_like_booking(  # type: ignore[no-untype
     assert balance.exit_code == 0 and "no active hour package" in balance.output
     booking = run("hours", "book", "clinic-nord", "1", "x")
     assert booking.exit_code == 5 and "no active hour package on 2027-01-01" in booking.output
+
+
+def test_incident_list_json_names_the_billing_verdict(run) -> None:  # type: ignore[no-untyped-def]
+    run("incident", "open", "fjord", "No dial tone", "--no-mail")
+    run("incident", "resolve", "INC-000001", "--cause", "pbx-software")
+    listed = json.loads(run("incident", "list", "--json").output)
+    assert [(i["billing"], i["coverage"].split(":")[0]) for i in listed] == [
+        ("billable", "billable")
+    ]
