@@ -25,7 +25,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from . import bookcache, checks
-from .bookio import PathPart, data_path, format_path, line_of, read_yaml
+from .bookio import (
+    BookFileError,
+    PathPart,
+    data_path,
+    format_path,
+    line_of,
+    parse_yaml,
+    read_book_file,
+    read_yaml,
+)
 from .errors import BookError, BookIssue, NotFoundError
 from .model import Catalog, Customer, Site, Stock, System, Tariffs, Technician
 
@@ -102,7 +111,7 @@ class _Collector:
     def issues(self) -> list[BookIssue]:
         out = list(self.fixed)
         for rel, parts, message in self.pending:
-            line = line_of(self.root / rel, parts) if parts else None
+            line = line_of(self.root / rel, parts, self.root) if parts else None
             out.append(BookIssue(rel, format_path(parts), message, line))
         return out
 
@@ -131,9 +140,9 @@ def _message(err: Any) -> str:
 
 def _load_optional(root: Path, name: str, model: type[M], col: _Collector, key: str | None) -> M:
     path = root / name
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return model()
-    data, issue = read_yaml(path, name)
+    data, issue = read_yaml(path, name, root)
     if issue is not None:
         col.fixed.append(issue)
         return model()
@@ -152,22 +161,29 @@ class _Loaded:
     customer: Customer | None
     issue: BookIssue | None = None
     findings: tuple[tuple[tuple[PathPart, ...], str], ...] = ()
+    key: bookcache.ContentKey | None = None  # of the bytes this was parsed from
 
 
 def _load_one(path: Path) -> _Loaded:
     rel = f"customers/{path.name}"
-    data, issue = read_yaml(path, rel)
-    if issue is not None:
-        return _Loaded(rel, None, issue)
-    if not isinstance(data, dict):
-        return _Loaded(rel, None, findings=(((), "expected a mapping describing one customer"),))
     try:
-        return _Loaded(rel, Customer.model_validate(data))
+        raw = read_book_file(path, path.parent.parent)
+    except BookFileError as exc:
+        return _Loaded(rel, None, BookIssue(rel, "", str(exc)))
+    data, issue = parse_yaml(raw, rel)
+    key = bookcache.content_key(raw)
+    if issue is not None:
+        return _Loaded(rel, None, issue, key=key)
+    if not isinstance(data, dict):
+        no_mapping = (((), "expected a mapping describing one customer"),)
+        return _Loaded(rel, None, findings=no_mapping, key=key)
+    try:
+        return _Loaded(rel, Customer.model_validate(data), key=key)
     except ValidationError as exc:
         found = tuple(
             (data_path(data, e["loc"]), _message(e)) for e in exc.errors(include_url=False)
         )
-        return _Loaded(rel, None, findings=found)
+        return _Loaded(rel, None, findings=found, key=key)
 
 
 def _load_all(paths: list[Path]) -> list[_Loaded]:
@@ -176,23 +192,46 @@ def _load_all(paths: list[Path]) -> list[_Loaded]:
     if not bookcache.enabled(len(paths)):
         return _parse_all(paths)
     root = paths[0].parent.parent
-    cached = bookcache.load(root)
-    keys = {p.name: bookcache.stat_key(p) for p in paths}
-    results: dict[str, _Loaded] = {}
-    for p in paths:
-        hit = cached.get(p.name)
-        if hit is not None and keys[p.name] is not None and hit[0] == keys[p.name]:
-            results[p.name] = hit[1]
+    results, texts = _cache_hits(root, paths, bookcache.load(root))
     missing = [p for p in paths if p.name not in results]
     if missing:
         results.update(zip([p.name for p in missing], _parse_all(missing), strict=True))
-        fresh = {
-            name: (key, results[name])
-            for name, key in keys.items()
-            if key is not None and results[name].issue is None and not results[name].findings
-        }
-        bookcache.save(root, fresh)
+        bookcache.save(root, _cache_entries(results, texts))
     return [results[p.name] for p in paths]
+
+
+def _cache_hits(
+    root: Path, paths: list[Path], cached: dict[str, tuple[bookcache.ContentKey, str]]
+) -> tuple[dict[str, _Loaded], dict[str, str]]:
+    """Customers of the files whose bytes are those an earlier load parsed, and their
+    cached JSON. Each such file is read (through read_book_file, with its checks) to compare
+    its content with the cache; the cached customer is validated again."""
+    hits: dict[str, _Loaded] = {}
+    texts: dict[str, str] = {}
+    for p in paths:
+        entry = cached.get(p.name)
+        if entry is None:
+            continue
+        try:
+            key = bookcache.content_key(read_book_file(p, root))
+            customer = Customer.model_validate_json(entry[1]) if key == entry[0] else None
+        except (BookFileError, ValidationError):
+            continue  # parsed again: a refusal becomes a finding there
+        if customer is not None:
+            hits[p.name] = _Loaded(f"customers/{p.name}", customer, key=key)
+            texts[p.name] = entry[1]
+    return hits, texts
+
+
+def _cache_entries(
+    results: dict[str, _Loaded], texts: dict[str, str]
+) -> dict[str, tuple[bookcache.ContentKey, str]]:
+    """What the cache keeps: every file that became a customer without findings."""
+    return {
+        name: (loaded.key, texts.get(name) or loaded.customer.model_dump_json())
+        for name, loaded in results.items()
+        if loaded.key is not None and loaded.customer is not None and not loaded.findings
+    }
 
 
 def _parse_all(paths: list[Path]) -> list[_Loaded]:

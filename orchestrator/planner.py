@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from .errors import ConfigError
 from .fleet import Fleet, HostRef
 from .model import (
     DEFAULT_REACTION_HOURS,
@@ -33,13 +34,50 @@ from .model import (
 Release = PbxRelease | OsUpgrade
 
 
+MAX_HOSTS = 1_000_000  # more hosts than any book holds: a larger size is a typo
+MAX_HORIZON_DAYS = 366  # windows are looked up day by day; a year ahead is the limit
+
+
 @dataclass(frozen=True)
 class PlanOptions:
+    """How a wave is cut into batches. Invalid values raise ConfigError naming the option
+    (``--canary``, ``--batch-size``, ``--batch-percent``, ``--horizon``)."""
+
     canary_size: int = 1
     batch_size: int = 5
     batch_percent: float | None = None  # overrides batch_size when set
     horizon_days: int = 7
     customers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_int("--canary", self.canary_size, 0, MAX_HOSTS)
+        _check_int("--batch-size", self.batch_size, 1, MAX_HOSTS)
+        _check_int("--horizon", self.horizon_days, 1, MAX_HORIZON_DAYS)
+        pct = self.batch_percent
+        if pct is not None and (
+            isinstance(pct, bool)
+            or not isinstance(pct, int | float)
+            or not math.isfinite(pct)
+            or not 0 < pct <= 100
+        ):
+            raise ConfigError(
+                f"--batch-percent must be a number above 0 and at most 100, not {pct}"
+            )
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> PlanOptions:
+        """Options of a saved wave, as they were saved (waves planned before these checks
+        may hold values they refuse; the wave must still be readable)."""
+        options = object.__new__(cls)
+        for name in ("canary_size", "batch_size", "batch_percent", "horizon_days"):
+            object.__setattr__(options, name, data.get(name, getattr(cls, name)))
+        object.__setattr__(options, "customers", tuple(data.get("customers", ())))
+        return options
+
+
+def _check_int(option: str, value: object, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{option} must be a whole number from {low} to {high:,}, not {value}")
 
 
 @dataclass(frozen=True)
@@ -100,9 +138,7 @@ class WavePlan:
             kind=data["kind"],
             target=data["target"],
             planned_at=data["planned_at"],
-            options=PlanOptions(
-                **{**data["options"], "customers": tuple(data["options"]["customers"])}
-            ),
+            options=PlanOptions.restore(data["options"]),
             batches=batches,
             excluded=tuple(Exclusion(**e) for e in data["excluded"]),
             deferred=tuple(Exclusion(**e) for e in data["deferred"]),
