@@ -9,7 +9,7 @@ On a 20-host synthetic lab, interleaved and repeated:
   (canary, then the batches; a wave is that sequence), with exactly what the executor gives
   ansible-runner: the same ansible.cfg and ANSIBLE_* environment (``executor._envvars``),
   forks, strategy (the shipped mitogen_linear unless ``--strategy`` says otherwise), static
-  inventory, ``--limit`` and extravars (``Rollout._playbook_and_vars``).
+  inventory, ``--limit`` and extravars (``waves.releasevars.playbook_and_vars``).
 
 Every host is put back on the baseline 18.0.0 before each measurement (apt downgrade inside
 the host, outside the timing) and each measurement starts with no SSH master connection.
@@ -42,7 +42,7 @@ from _lab20 import (
 )
 
 from orchestrator import app, executor
-from orchestrator.rollout import Rollout, RolloutOptions
+from orchestrator.waves.releasevars import playbook_and_vars
 
 RELEASE, TARGET = "pbx-18.1", "18.1.0"
 
@@ -88,8 +88,11 @@ def plain_batches(lb: Lab) -> tuple[list[list[str]], str, dict[str, object]]:
     s = lb.settings.model_copy(update={"ledger_url": f"sqlite:///{lb.work}/plain.sqlite"})
     wave_id, plan = app.plan_wave(s, RELEASE)
     assert wave_id is not None
-    rollout = Rollout(s, app.open_ledger(s), app.open_fleet(s), wave_id, RolloutOptions())
-    playbook, extravars = rollout._playbook_and_vars()
+    release = app.open_fleet(s).catalog.release(plan.release)
+    assert release is not None
+    playbook, extravars = playbook_and_vars(
+        release, wave_id=wave_id, fetch_dir=s.state_dir / "backups" / f"wave-{wave_id}",
+        rollback=True, call_poll_seconds=10)
     extravars = executor.playbook_extravars(s, extravars)  # as run_playbook passes them
     return [[h.hostname for h in b.hosts] for b in plan.batches], playbook, extravars
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import smtplib
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,8 +18,12 @@ from .ledger import ActionRecord, Ledger
 from .ledger import waves as wl
 from .model import OsUpgrade, PbxRelease
 from .planner import PlanOptions, WavePlan
-from .rollout import Clock, EventSink, Rollout, RolloutOptions, WaveOutcome
 from .settings import Settings
+from .waves import Command, Driver, Engine, HostState, RunOptions, WaveOutcome
+from .waves.abort import abort
+from .waves.engine import Clock
+from .waves.events import EventSink
+from .waves.states import UNSUCCESSFUL
 
 
 def open_fleet(settings: Settings) -> Fleet:
@@ -155,56 +160,65 @@ def actor() -> str:
 def run_wave(
     settings: Settings,
     wave_id: int,
-    options: RolloutOptions,
+    options: RunOptions,
     on_event: EventSink | None = None,
     resume: bool = False,
     *,
     clock: Clock | None = None,
+    driver: Driver | None = None,
 ) -> WaveOutcome:
     """Run (or resume) a saved wave; mail the result to the ops address. ``clock`` (default:
-    the system clock) decides maintenance windows; tests pass their own."""
+    the system clock) decides maintenance windows; tests pass their own. ``resume`` with
+    ``options.override_reason`` is ``resume --override-halt``."""
+    command = Command.RUN
+    if resume:
+        command = Command.OVERRIDE_HALT if options.override_reason else Command.RESUME
+    return _drive(settings, wave_id, options, command, on_event, clock, driver)
+
+
+def _drive(settings: Settings, wave_id: int, options: RunOptions, command: Command,
+           on_event: EventSink | None, clock: Clock | None,
+           driver: Driver | None) -> WaveOutcome:
     ledger = open_ledger(settings)
+    engine = Engine(settings, ledger, open_fleet(settings), wave_id, options, command,
+                    actor=actor(), on_event=on_event, clock=clock, driver=driver)
+    outcome = engine.run()
+    _mail_wave(settings, ledger, wave_id, outcome)
+    return outcome
+
+
+def _wave(ledger: Ledger, wave_id: int) -> wl.WaveRow:
     row = wl.get_wave(ledger, wave_id)
     if row is None:
         raise NotFoundError(f"no wave with id {wave_id} in the ledger")
-    if row.status in ("completed", "completed_with_failures") and not options.only_hosts:
-        raise RefusedError(f"wave {wave_id} is already {row.status}")
-    if row.status != "planned" and not resume and not options.only_hosts:
-        raise RefusedError(
-            f"wave {wave_id} was already started ({row.status}); use `pbxops wave resume {wave_id}`"
-        )
-    outcome = Rollout(
-        settings, ledger, open_fleet(settings), wave_id, options, on_event=on_event, clock=clock
-    ).run()
-    _mail_wave(settings, ledger, wave_id, outcome)
-    return outcome
+    return row
 
 
 def retry_failed(
     settings: Settings,
     wave_id: int,
-    options: RolloutOptions,
+    options: RunOptions,
     on_event: EventSink | None = None,
     *,
     clock: Clock | None = None,
+    driver: Driver | None = None,
 ) -> WaveOutcome:
+    """Run the failed, rolled-back and skipped hosts again; waiting hosts stay waiting."""
     ledger = open_ledger(settings)
-    failed = [
-        r.hostname for r in wl.host_rows(ledger, wave_id) if r.status in (wl.FAILED, wl.ROLLED_BACK)
-    ]
-    if not failed:
-        raise RefusedError(f"wave {wave_id} has no failed host to retry")
-    for hostname in failed:
-        wl.update_host(
-            ledger,
-            wave_id,
-            hostname,
-            actor(),
-            summary="queued again by retry-failed",
-            status=wl.PENDING,
-        )
-    opts = RolloutOptions(**{**options.__dict__, "only_hosts": tuple(failed)})
-    return run_wave(settings, wave_id, opts, on_event, resume=True, clock=clock)
+    _wave(ledger, wave_id)
+    again = [r.hostname for r in wl.host_rows(ledger, wave_id)
+             if HostState(r.status) in UNSUCCESSFUL]
+    if not again:
+        raise RefusedError(f"wave {wave_id} has no failed, rolled-back or skipped host to retry")
+    opts = replace(options, only_hosts=tuple(again))
+    return _drive(settings, wave_id, opts, Command.RETRY_FAILED, on_event, clock, driver)
+
+
+def abort_wave(settings: Settings, wave_id: int, reason: str) -> dict[str, int]:
+    """End a wave for good: hosts not started are cancelled (recorded with the reason)."""
+    ledger = open_ledger(settings)
+    _wave(ledger, wave_id)
+    return abort(ledger, wave_id, reason, actor())
 
 
 def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]:
@@ -227,9 +241,17 @@ def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]
                 "created_at": w.created_at.isoformat(),
                 "created_by": w.created_by,
                 "hosts": counts,
+                "overrides": w.options.get("overrides", []),
+                **({"host_rows": _host_states(ledger, w.id)} if wave_id else {}),
             }
         )
     return out
+
+
+def _host_states(ledger: Ledger, wave_id: int) -> list[dict[str, Any]]:
+    """Each host's state and current step (what `wave status ID` shows)."""
+    return [{"host": r.hostname, "batch": r.batch, "status": r.status, "step": r.step,
+             "attempts": r.attempts, "error": r.error} for r in wl.host_rows(ledger, wave_id)]
 
 
 def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
@@ -257,6 +279,10 @@ def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
                 "finished_at": r.finished_at.isoformat() if r.finished_at else "",
                 "seconds": round(took, 1) if took is not None else "",
                 "attempts": r.attempts,
+                "step": r.step,
+                "windows_overridden": bool(r.detail.get("windows_overridden", False)),
+                "verified_on_resume": bool(r.detail.get("verified_on_resume", False)),
+                "backup": str(r.detail.get("backup", "")),
                 "error": r.error,
             }
         )

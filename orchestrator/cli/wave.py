@@ -14,7 +14,8 @@ import click
 
 from .. import app
 from ..planner import PlanOptions, WavePlan
-from ..rollout import RolloutOptions, WaveOutcome
+from ..waves import RunOptions, WaveOutcome
+from ..waves import events as ev
 from . import settings_of
 from .output import console, json_option, print_json, print_table
 
@@ -167,8 +168,8 @@ def _run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _options(kw: dict[str, Any]) -> RolloutOptions:
-    return RolloutOptions(
+def _options(kw: dict[str, Any]) -> RunOptions:
+    return RunOptions(
         rollback_on_failure=kw["rollback_on_failure"],
         max_failures=kw["max_failures"],
         max_failure_percent=kw["max_failure_percent"],
@@ -176,6 +177,7 @@ def _options(kw: dict[str, Any]) -> RolloutOptions:
         ignore_windows=kw["ignore_windows"],
         max_window_wait=timedelta(minutes=kw["wait_minutes"]),
         call_poll_seconds=kw["call_poll_seconds"],
+        override_reason=kw.get("reason") or "",
     )
 
 
@@ -188,7 +190,8 @@ class _Progress:
         self.done = self.failed = 0
         self.waited = False
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, typed: ev.WaveEvent) -> None:
+        event = typed.to_dict()
         if self.as_json:
             sys.stdout.write(json.dumps(event, default=str) + "\n")
             sys.stdout.flush()
@@ -215,7 +218,7 @@ class _Progress:
 
     def _host(self, event: dict[str, Any]) -> None:
         state = event["state"]
-        self.done += state == "done"
+        self.done += state in ("done", "already_at_target")
         self.failed += state in ("failed", "rolled_back")
         color = {"done": "green", "failed": "red", "rolled_back": "yellow", "running": "cyan"}.get(
             state, "white"
@@ -238,6 +241,7 @@ def _finish(ctx: click.Context, outcome: WaveOutcome, as_json: bool) -> None:
         "halted": EXIT_HALTED,
         "completed_with_failures": EXIT_FAILURES,
         "waiting": EXIT_WAITING,
+        "paused": EXIT_WAITING,
     }
     if outcome.status in code:
         ctx.exit(code[outcome.status])
@@ -255,13 +259,37 @@ def run(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
 
 @group.command("resume")
 @click.argument("wave_id", type=int)
+@click.option("--override-halt", is_flag=True,
+              help="Go on past a halt (failed canary, budget); needs --reason; recorded.")
+@click.option("--reason", help="Why the halt is overridden (recorded with your name).")
 @_run_options
 @click.pass_context
-def resume(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
-    """Resume a wave after a crash, Ctrl-C, halt or closed windows: re-checks hosts that were
-    in flight, never updates a completed host twice."""
+def resume(ctx: click.Context, /, wave_id: int, as_json: bool, override_halt: bool,
+           **kw: Any) -> None:
+    """Resume a wave after a crash, Ctrl-C or closed windows: re-checks hosts that were in
+    flight, never updates a completed host twice. A halted wave stays halted unless
+    --override-halt --reason TEXT. Exit codes as `wave run`."""
+    if override_halt and not (kw.get("reason") or "").strip():
+        raise click.UsageError("--override-halt needs --reason TEXT")
+    if kw.get("reason") and not override_halt:
+        raise click.UsageError("--reason goes with --override-halt")
     outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), _Progress(as_json), resume=True)
     _finish(ctx, outcome, as_json)
+
+
+@group.command("abort")
+@click.argument("wave_id", type=int)
+@click.option("--reason", required=True, help="Why the wave ends here (recorded).")
+@json_option
+@click.pass_context
+def abort(ctx: click.Context, wave_id: int, reason: str, as_json: bool) -> None:
+    """End a wave for good: hosts not started are cancelled. Refused while it runs."""
+    counts = app.abort_wave(settings_of(ctx), wave_id, reason)
+    if as_json:
+        print_json({"wave": wave_id, "status": "aborted", "hosts": counts})
+        return
+    done = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no host changed"
+    click.echo(f"wave {wave_id}: aborted ({done})")
 
 
 @group.command("retry-failed")
@@ -269,7 +297,8 @@ def resume(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> Non
 @_run_options
 @click.pass_context
 def retry_failed(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
-    """Run the failed and rolled-back hosts of a wave again."""
+    """Run the failed, rolled-back and skipped hosts of a wave again; hosts waiting for their
+    windows stay waiting. Exit codes as `wave run`."""
     outcome = app.retry_failed(settings_of(ctx), wave_id, _options(kw), _Progress(as_json))
     _finish(ctx, outcome, as_json)
 
@@ -283,6 +312,9 @@ def status(ctx: click.Context, wave_id: int | None, as_json: bool) -> None:
     rows = app.wave_status(settings_of(ctx), wave_id)
     if as_json:
         print_json(rows)
+        return
+    if wave_id is not None:
+        _show_one(rows[0])
         return
     print_table(
         "Waves",
@@ -298,6 +330,21 @@ def status(ctx: click.Context, wave_id: int | None, as_json: bool) -> None:
             ]
             for r in rows
         ],
+    )
+
+
+def _show_one(w: dict[str, Any]) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in sorted(w["hosts"].items()))
+    click.echo(f"Wave {w['id']}: {w['release']} -> {w['target']}: {w['status']} ({counts})")
+    if w["reason"]:
+        click.echo(f"  {w['reason']}")
+    for o in w["overrides"]:
+        click.echo(f"  halt overridden by {o['actor']} at {o['at'][:16]}: {o['reason']}")
+    print_table(
+        "Hosts",
+        ["host", "batch", "state", "step", "tries", "error"],
+        [[h["host"], h["batch"], h["status"], h["step"], h["attempts"], h["error"]]
+         for h in w["host_rows"]],
     )
 
 
@@ -326,6 +373,7 @@ def report(ctx: click.Context, wave_id: int, fmt: str, out: str | None) -> None:
             "version_before",
             "version_after",
             "seconds",
+            "windows_overridden",
             "error",
         ]
         print_table(f"Wave {wave_id}", cols, [[r[c] for c in cols] for r in rows])

@@ -143,6 +143,14 @@ class Ledger:
                 lock = s.get(Lock, name)
                 return lock.holder if lock else "unknown"
 
+    def lock_holder(self, name: str) -> str | None:
+        """Who holds ``name`` (None: free or expired)."""
+        with self.session() as s:
+            lock = s.get(Lock, name)
+            if lock is None or as_utc(lock.expires_at) < datetime.now(UTC):
+                return None
+            return lock.holder
+
     def release_lock(self, name: str, holder: str) -> None:
         with self.session() as s:
             s.execute(delete(Lock).where(Lock.name == name, Lock.holder == holder))

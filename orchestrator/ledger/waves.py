@@ -13,7 +13,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from .db import Ledger
 from .models import Action, Base, utcnow
 
-# Host states. Final: done, failed, rolled_back, skipped, deferred, excluded.
+# Host states as stored (the engine's typed HostState in orchestrator/waves/states.py has
+# the same values and the transitions). Final: all but pending and running.
 PENDING, RUNNING, DONE, FAILED, ROLLED_BACK, SKIPPED, DEFERRED, EXCLUDED = (
     "pending",
     "running",
@@ -24,7 +25,10 @@ PENDING, RUNNING, DONE, FAILED, ROLLED_BACK, SKIPPED, DEFERRED, EXCLUDED = (
     "deferred",
     "excluded",
 )
-FINAL = frozenset({DONE, FAILED, ROLLED_BACK, SKIPPED, DEFERRED, EXCLUDED})
+ALREADY_AT_TARGET, CANCELLED = "already_at_target", "cancelled"
+FINAL = frozenset(
+    {DONE, ALREADY_AT_TARGET, FAILED, ROLLED_BACK, SKIPPED, DEFERRED, EXCLUDED, CANCELLED}
+)
 
 
 class Wave(Base):
@@ -195,6 +199,14 @@ def set_wave_status(ledger: Ledger, wave_id: int, status: str, reason: str = "")
         w = s.get(Wave, wave_id)
         if w is not None:
             w.status, w.reason = status, reason
+
+
+def set_wave_options(ledger: Ledger, wave_id: int, options: dict[str, Any]) -> None:
+    """Replace the wave's recorded options (halt overrides, windows overridden, ...)."""
+    with ledger.session() as s:
+        w = s.get(Wave, wave_id)
+        if w is not None:
+            w.options = dict(options)
 
 
 def set_step(ledger: Ledger, wave_id: int, hostname: str, step: str) -> None:

@@ -26,8 +26,8 @@ from orchestrator.access.pool import first_free, parse_pool
 from orchestrator.errors import RefusedError
 from orchestrator.ledger import Ledger
 from orchestrator.ledger.access import allocate
-from orchestrator.rollout import RolloutOptions
 from orchestrator.settings import load_settings
+from orchestrator.waves import RunOptions
 
 
 def wait_until(start_at: float) -> None:
@@ -47,7 +47,7 @@ def run_wave(start_at: float, wave_id: int) -> int:
     try:
         # resume=True: go straight for the locks even if the other member started first
         outcome = app.run_wave(
-            settings, wave_id, RolloutOptions(call_poll_seconds=1, ignore_windows=True), resume=True
+            settings, wave_id, RunOptions(call_poll_seconds=1, ignore_windows=True), resume=True
         )
     except RefusedError as exc:
         print(json.dumps({**me, "result": "refused", "message": str(exc)}))

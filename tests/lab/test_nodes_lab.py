@@ -20,9 +20,9 @@ import pytest
 from orchestrator import app, lab
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
-from orchestrator.rollout import RolloutOptions
 from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
+from orchestrator.waves import RunOptions
 
 from .books import REPO, book_lab, customer
 from .conftest import eventually
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.lab
 SUBNET = IPv4Network("10.210.70.0/24")  # targets and nodes share it: the lab bridge does not route
 HOSTS = [f"metro-{i}-pbx" for i in range(1, 5)]
 NODES = ("node-1", "node-2")
-FAST = RolloutOptions(call_poll_seconds=1)
+FAST = RunOptions(call_poll_seconds=1)
 
 
 @pytest.fixture(scope="module")

@@ -16,16 +16,16 @@ import pytest
 from orchestrator import app, executor, lab
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
-from orchestrator.rollout import RolloutOptions, WaveOutcome
 from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
+from orchestrator.waves import RunOptions, WaveOutcome
 
 from .books import book_lab
 from .test_wave_lab import _customer
 
 pytestmark = pytest.mark.lab
 REPO = Path(__file__).resolve().parents[2]
-FAST = RolloutOptions(call_poll_seconds=1)
+FAST = RunOptions(call_poll_seconds=1)
 HOSTS = ("canary-pbx", "alpha-pbx", "bravo-pbx")
 MITOGEN_PROCESS = "(mitogen:"  # argv[0] Mitogen gives the interpreter it starts on a target
 

@@ -19,8 +19,8 @@ import pytest
 from orchestrator import app, lab
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
-from orchestrator.rollout import RolloutOptions
 from orchestrator.settings import Settings
+from orchestrator.waves import RunOptions
 
 from .books import book_lab, one_pbx_customer
 from .conftest import eventually
@@ -39,7 +39,7 @@ from .waves import wave_actions as _wave_actions
 pytestmark = pytest.mark.lab
 LATE_WINDOW = {"slots": ["mon-sun 10:00-12:00"]}  # UTC (the customer's timezone)
 BASE, TARGET = "18.0.0", "18.1.0"
-FAST = RolloutOptions(call_poll_seconds=1)
+FAST = RunOptions(call_poll_seconds=1)
 
 
 def _customer(cid: str, n: int, **kw: Any) -> dict[str, Any]:
@@ -107,7 +107,7 @@ def test_unreachable_repository_fails_the_host_cleanly_and_counts_against_the_bu
     before = _installs(s, "alpha-pbx", TARGET)
     lab.inject_fault(s, "alpha-pbx", "repo-unreachable")
     try:
-        outcome = app.run_wave(s, wave_id, RolloutOptions(call_poll_seconds=1, max_failures=0))
+        outcome = app.run_wave(s, wave_id, RunOptions(call_poll_seconds=1, max_failures=0))
     finally:
         lab.clear_fault(s, "alpha-pbx", "repo-unreachable")
     rows = _rows(s, wave_id)

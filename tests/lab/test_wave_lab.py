@@ -20,9 +20,9 @@ from orchestrator import app, lab
 from orchestrator.errors import RefusedError
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
-from orchestrator.rollout import RolloutOptions
 from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
+from orchestrator.waves import RunOptions
 
 from .books import REPO, book_lab, one_pbx_customer
 from .conftest import eventually
@@ -57,7 +57,7 @@ def _dpkg(settings: Settings, host: str) -> str:
     return lab.run_in_host(settings, host, ["dpkg-query", "-W", "-f=${Version}", "labpbx"]).strip()
 
 
-FAST = RolloutOptions(call_poll_seconds=1)
+FAST = RunOptions(call_poll_seconds=1)
 
 
 def _plan(settings: Settings, release: str, **kw: Any) -> int:
@@ -128,7 +128,7 @@ def test_unreachable_host_is_a_failure_of_that_host_only(wave_env: Settings) -> 
     wave_id = _plan(s, "pbx-19.0", customers=("bravo", "charlie"), canary_size=0)
     lab.inject_fault(s, "bravo-pbx", "network-down")
     try:
-        outcome = app.run_wave(s, wave_id, RolloutOptions(call_poll_seconds=1, max_failure_percent=100))
+        outcome = app.run_wave(s, wave_id, RunOptions(call_poll_seconds=1, max_failure_percent=100))
     finally:
         lab.clear_fault(s, "bravo-pbx", "network-down")
     assert outcome.hosts == {"bravo-pbx": "failed", "charlie-pbx": "done"} | {

@@ -223,7 +223,7 @@ def test_rollout_leaves_a_failed_nodes_hosts_running_for_resume(
     from orchestrator.errors import HostError
     from orchestrator.ledger import waves as wl
     from orchestrator.planner import PlanOptions
-    from orchestrator.rollout import RolloutOptions
+    from orchestrator.waves import RunOptions
 
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "book" / "customers").mkdir(parents=True)
@@ -256,7 +256,7 @@ def test_rollout_leaves_a_failed_nodes_hosts_running_for_resume(
 
     monkeypatch.setattr(executor, "run_playbook", fake_run)
     with pytest.raises(HostError, match=rf"execution node node-2 failed.*wave resume {wave_id}"):
-        app.run_wave(s, wave_id, RolloutOptions(call_poll_seconds=1))
+        app.run_wave(s, wave_id, RunOptions(call_poll_seconds=1))
     assert calls == [True], "the wave asked for distribution"
     ledger = app.open_ledger(s)
     rows = {r.hostname: r for r in wl.host_rows(ledger, wave_id)}

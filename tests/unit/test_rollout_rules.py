@@ -12,8 +12,9 @@ import yaml
 from orchestrator import app, executor
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
-from orchestrator.rollout import RolloutOptions, step_of
 from orchestrator.settings import Settings, load_settings
+from orchestrator.waves import RunOptions
+from orchestrator.waves.steps import step_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,7 +67,8 @@ def _all_skipped(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
                  **kw: Any) -> Any:
         batches.append(list(hosts))
         outs = {h: executor.HostOutcome(h, ok=3, failed=True, failed_task="Fail when full",
-                                        error="PRECHECK: not enough disk space; not touched")
+                                        error="not enough disk space; not touched",
+                                        facts={"refused": "not enough disk space"})
                 for h in hosts}
         return executor.RunResult("x", "failed", 2, outs, Path("/nonexistent"))
 
@@ -79,7 +81,7 @@ def test_a_skipped_canary_halts_the_wave(tmp_path: Path, monkeypatch: pytest.Mon
     batches = _all_skipped(monkeypatch)
     wave_id, _ = app.plan_wave(s, "pbx-18.1", options=PlanOptions(canary_size=1, batch_size=2))
     assert wave_id is not None
-    outcome = app.run_wave(s, wave_id, RolloutOptions(call_poll_seconds=1))
+    outcome = app.run_wave(s, wave_id, RunOptions(call_poll_seconds=1))
     assert batches == [["canary-pbx"]]
     assert outcome.status == "halted" and "canary was skipped" in outcome.reason
     assert outcome.hosts == {"canary-pbx": "skipped", "alpha-pbx": "pending",
@@ -94,9 +96,9 @@ def test_skipped_hosts_end_the_wave_with_failures_named(
     wave_id, _ = app.plan_wave(s, "pbx-18.1", options=PlanOptions(
         canary_size=0, batch_size=5, customers=("alpha", "bravo")))
     assert wave_id is not None
-    outcome = app.run_wave(s, wave_id, RolloutOptions(call_poll_seconds=1))
+    outcome = app.run_wave(s, wave_id, RunOptions(call_poll_seconds=1))
     assert outcome.status == "completed_with_failures"
     assert "2 host(s) skipped by the pre-checks" in outcome.reason
-    assert "alpha-pbx (skipped, not touched: PRECHECK: not enough disk space" in outcome.reason
+    assert "alpha-pbx (skipped, not touched: not enough disk space" in outcome.reason
     rows = {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}
     assert rows["bravo-pbx"].status == "skipped" and rows["bravo-pbx"].step == "Fail when full"

@@ -1,0 +1,26 @@
+"""The ledger step of a running host, from the task file its current task comes from
+(the file's name, not the task's)."""
+
+from __future__ import annotations
+
+_ROLE_STEPS = {"pbx_preflight": "precheck", "pbx_check": "precheck"}
+_FILE_STEPS = {
+    "precheck": "precheck",
+    "major_precheck": "precheck",
+    "drain": "drain",
+    "backup": "backup",
+    "update": "update",
+    "upgrade": "update",
+    "verify": "postcheck",
+    "rollback": "rollback",
+}
+
+
+def step_of(role: str | None, task_path: str | None) -> str | None:
+    """The wave step a task belongs to (None: no change, e.g. a role's main.yml)."""
+    if role in _ROLE_STEPS:
+        return _ROLE_STEPS[role]
+    if not task_path:
+        return None
+    stem = task_path.rsplit(":", 1)[0].rsplit("/", 1)[-1].removesuffix(".yml")
+    return _FILE_STEPS.get(stem)
