@@ -4,15 +4,22 @@ returns plain data; no printing here."""
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import smtplib
+import sys
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from . import planner
+import yaml
+from sqlalchemy.engine import make_url
+
+from . import planner, systemd
 from .errors import BookIssue, NotFoundError, RefusedError
 from .fleet import Fleet, entitled_rows, load_book, validate_book
+from .fsutil import atomic_write
 from .inventory import render_inventory, static_inventory
 from .ledger import ActionRecord, Ledger
 from .ledger import waves as wl
@@ -23,7 +30,9 @@ from .waves import Command, Driver, Engine, HostState, RunOptions, WaveOutcome
 from .waves.abort import abort
 from .waves.engine import Clock
 from .waves.events import EventSink
-from .waves.states import UNSUCCESSFUL
+from .waves.gates import Gates
+from .waves.schedule import next_openings, render_units, unit_name
+from .waves.states import FINISHED_WAVES, UNSUCCESSFUL, WaveState
 
 
 def open_fleet(settings: Settings) -> Fleet:
@@ -221,6 +230,110 @@ def abort_wave(settings: Settings, wave_id: int, reason: str) -> dict[str, int]:
     return abort(ledger, wave_id, reason, actor())
 
 
+def schedule_wave(settings: Settings, wave_id: int, *, clock: Clock | None = None
+                  ) -> list[datetime]:
+    """Let the wave go on by itself at its pending hosts' next window openings (a systemd
+    timer per wave, surviving a reboot). Returns the openings scheduled."""
+    ledger = open_ledger(settings)
+    row = _wave(ledger, wave_id)
+    systemd.require_booted()
+    state = WaveState(row.status)
+    if state in FINISHED_WAVES or state == WaveState.HALTED:
+        raise RefusedError(f"wave {wave_id} is {state}: nothing to schedule"
+                           + (" (a halt needs an operator: `wave resume --override-halt`)"
+                              if state == WaveState.HALTED else ""))
+    now = (clock or (lambda: datetime.now(UTC)))()
+    pending = [r.hostname for r in wl.host_rows(ledger, wave_id)
+               if r.status in (wl.PENDING, wl.RUNNING)]
+    openings = next_openings(wave_gates(settings, row), pending, now)
+    if not openings:
+        raise RefusedError(f"wave {wave_id} has no pending host with a window opening within "
+                           "the plan's horizon")
+    config = _schedule_config(settings, wave_id)
+    argv = [sys.executable, "-m", "orchestrator.cli", "--config", str(config),
+            "wave", "resume", str(wave_id), "--scheduled"]
+    units = render_units(wave_id, openings, argv, str(settings.project_dir),
+                         env={"PBXOPS_ACTOR": f"scheduler (for {actor()})"})
+    systemd.install_timer(settings.systemd_unit_dir, unit_name(wave_id), units.service,
+                          units.timer)
+    options = {**row.options, "schedule": {"openings": [t.isoformat() for t in openings],
+                                           "by": actor(), "at": now.isoformat()}}
+    wl.set_wave_options(ledger, wave_id, options)
+    ledger.record(ActionRecord("wave.schedule", "*", None,
+                               f"wave {wave_id} scheduled at {len(openings)} window opening(s), "
+                               f"first {openings[0].isoformat(timespec='minutes')}", actor(),
+                               detail={"wave": wave_id}))
+    return openings
+
+
+def unschedule_wave(settings: Settings, wave_id: int, why: str = "") -> bool:
+    """Remove the wave's timer (False: it had none)."""
+    ledger = open_ledger(settings)
+    row = _wave(ledger, wave_id)
+    removed = systemd.remove_timer(settings.systemd_unit_dir, unit_name(wave_id))
+    if "schedule" in row.options:
+        wl.set_wave_options(ledger, wave_id,
+                            {k: v for k, v in row.options.items() if k != "schedule"})
+        ledger.record(ActionRecord("wave.unschedule", "*", None,
+                                   f"wave {wave_id} unscheduled{': ' + why if why else ''}",
+                                   actor(), detail={"wave": wave_id}))
+    return removed
+
+
+def resume_scheduled(settings: Settings, wave_id: int, options: RunOptions,
+                     on_event: EventSink | None = None) -> WaveOutcome:
+    """What the timer runs: resume, then re-plan the timer from the recorded states (the
+    next openings), or remove it once the wave is finished or halted."""
+    try:
+        outcome = run_wave(settings, wave_id, options, on_event, resume=True)
+    except RefusedError as exc:
+        unschedule_wave(settings, wave_id, f"the scheduled resume was refused: {exc}")
+        raise
+    if outcome.status in (WaveState.WAITING, WaveState.PAUSED, WaveState.INTERRUPTED):
+        try:
+            schedule_wave(settings, wave_id)
+        except RefusedError as exc:
+            unschedule_wave(settings, wave_id, str(exc))
+    else:
+        unschedule_wave(settings, wave_id, f"wave {outcome.status}")
+    return outcome
+
+
+def _schedule_config(settings: Settings, wave_id: int) -> Path:
+    """The settings the scheduled runs use, as a config file (0600 in a 0700 directory).
+    A ledger password is never written: the scheduled run finds it in ~/.pgpass (libpq)."""
+    values = json.loads(settings.model_dump_json())
+    url = make_url(settings.ledger)
+    values["ledger_url"] = url.render_as_string(hide_password=False) if url.password is None \
+        else url.set(password=None).render_as_string(hide_password=False)
+    values["execution_nodes"] = list(settings.execution_nodes)
+    folder = settings.state_dir / "schedule"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    path = folder / f"wave-{wave_id}.yml"
+    atomic_write(path, yaml.safe_dump(values, sort_keys=True), mode=0o600)
+    return path
+
+
+def wave_gates(settings: Settings, row: wl.WaveRow) -> Gates:
+    fleet = open_fleet(settings)
+    plan = WavePlan.from_dict(row.plan)
+    return Gates({r.hostname: r for r in fleet.hosts()}, False, timedelta(minutes=15),
+                 plan.options.horizon_days)
+
+
+def _next_firing(settings: Settings, row: wl.WaveRow) -> str:
+    schedule = row.options.get("schedule")
+    if not schedule:
+        return ""
+    at = systemd.next_elapse(unit_name(row.id))
+    if at is not None:
+        return at.isoformat(timespec="minutes")
+    now = datetime.now(UTC)
+    future = [t for t in schedule["openings"] if datetime.fromisoformat(t) >= now]
+    return (future[0][:16] + " (recorded; timer not found here)") if future else ""
+
+
 def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]:
     ledger = open_ledger(settings)
     waves = [w for w in (wl.get_wave(ledger, wave_id),) if w] if wave_id else wl.list_waves(ledger)
@@ -242,6 +355,7 @@ def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]
                 "created_by": w.created_by,
                 "hosts": counts,
                 "overrides": w.options.get("overrides", []),
+                "next_run": _next_firing(settings, w),
                 **({"host_rows": _host_states(ledger, w.id)} if wave_id else {}),
             }
         )

@@ -51,6 +51,7 @@ class Settings(BaseModel):
     # ssh destinations that run wave batches with `ansible-runner worker` (empty: run here)
     execution_nodes: tuple[str, ...] = ()
     execution_node_command: str = "ansible-runner"  # how a node starts ansible-runner
+    systemd_unit_dir: Path = Path("/etc/systemd/system")  # where `wave schedule` puts its timer
 
     @field_validator("execution_nodes", mode="before")
     @classmethod

@@ -234,6 +234,7 @@ def _stop_pid(pid: int) -> None:
 _LAB_LOCK: list[Any] = []
 
 
+@pytest.hookimpl(trylast=True)  # after `-m`/`-k` deselected: a "not lab" run never waits
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Lab tests share one machine-wide lab (bridge, addresses): a pytest session that
     will run any of them first waits for an exclusive lock, so two sessions never build

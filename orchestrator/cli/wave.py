@@ -262,10 +262,12 @@ def run(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
 @click.option("--override-halt", is_flag=True,
               help="Go on past a halt (failed canary, budget); needs --reason; recorded.")
 @click.option("--reason", help="Why the halt is overridden (recorded with your name).")
+@click.option("--scheduled", is_flag=True,
+              help="Run by the wave's systemd timer: re-plan or remove the timer afterwards.")
 @_run_options
 @click.pass_context
 def resume(ctx: click.Context, /, wave_id: int, as_json: bool, override_halt: bool,
-           **kw: Any) -> None:
+           scheduled: bool, **kw: Any) -> None:
     """Resume a wave after a crash, Ctrl-C or closed windows: re-checks hosts that were in
     flight, never updates a completed host twice. A halted wave stays halted unless
     --override-halt --reason TEXT. Exit codes as `wave run`."""
@@ -273,8 +275,46 @@ def resume(ctx: click.Context, /, wave_id: int, as_json: bool, override_halt: bo
         raise click.UsageError("--override-halt needs --reason TEXT")
     if kw.get("reason") and not override_halt:
         raise click.UsageError("--reason goes with --override-halt")
-    outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), _Progress(as_json), resume=True)
+    if scheduled:
+        outcome = app.resume_scheduled(settings_of(ctx), wave_id, _options(kw),
+                                       _Progress(as_json))
+    else:
+        outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), _Progress(as_json),
+                               resume=True)
     _finish(ctx, outcome, as_json)
+
+
+@group.command("states")
+def states() -> None:
+    """The wave state machine: every command, where it goes, and how a run ends."""
+    from ..waves.states import markdown_table
+
+    click.echo(markdown_table())
+
+
+@group.command("schedule")
+@click.argument("wave_id", type=int)
+@json_option
+@click.pass_context
+def schedule(ctx: click.Context, wave_id: int, as_json: bool) -> None:
+    """Let the wave go on by itself at its hosts' next window openings: a systemd timer
+    (survives a reboot; a missed opening fires at boot), removed when the wave is done or
+    halted. Needs systemd on this machine; the result is mailed to the ops address."""
+    openings = app.schedule_wave(settings_of(ctx), wave_id)
+    if as_json:
+        print_json({"wave": wave_id, "openings": [t.isoformat() for t in openings]})
+        return
+    click.echo(f"wave {wave_id} scheduled: next at {openings[0].isoformat(timespec='minutes')}"
+               f" ({len(openings)} opening(s)); `pbxops wave unschedule {wave_id}` stops it")
+
+
+@group.command("unschedule")
+@click.argument("wave_id", type=int)
+@click.pass_context
+def unschedule(ctx: click.Context, wave_id: int) -> None:
+    """Remove the wave's timer (the wave itself stays as it is)."""
+    removed = app.unschedule_wave(settings_of(ctx), wave_id, "by the operator")
+    click.echo(f"wave {wave_id}: " + ("timer removed" if removed else "had no timer"))
 
 
 @group.command("abort")
@@ -338,6 +378,8 @@ def _show_one(w: dict[str, Any]) -> None:
     click.echo(f"Wave {w['id']}: {w['release']} -> {w['target']}: {w['status']} ({counts})")
     if w["reason"]:
         click.echo(f"  {w['reason']}")
+    if w["next_run"]:
+        click.echo(f"  next scheduled run: {w['next_run']}")
     for o in w["overrides"]:
         click.echo(f"  halt overridden by {o['actor']} at {o['at'][:16]}: {o['reason']}")
     print_table(

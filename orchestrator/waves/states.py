@@ -125,7 +125,8 @@ HOST_EVENTS: dict[tuple[HostState, Event], HostState] = {
     (HostState.RUNNING, Event.RECHECK_DONE): HostState.DONE,
     (HostState.RUNNING, Event.RECHECK_AGAIN): HostState.PENDING,
     (HostState.RUNNING, Event.RECHECK_FAILED): HostState.FAILED,
-    **{(s, Event.RETRY): HostState.PENDING for s in UNSUCCESSFUL},
+    **{(s, Event.RETRY): HostState.PENDING
+       for s in (HostState.FAILED, HostState.ROLLED_BACK, HostState.SKIPPED)},
 }
 
 # How a run ends, from the recorded facts (first match wins); see ``derive``.
@@ -174,9 +175,14 @@ def derive(states: Iterable[HostState], *, halted: bool, waiting: bool) -> WaveS
 
 def markdown_table() -> str:
     """The README's table of operator commands, generated from ``WAVE_COMMANDS``."""
-    lines = ["| wave state | command | goes to | rule |", "|---|---|---|---|"]
+    grouped: dict[tuple[Command, Rule], list[str]] = {}
     for (state, command), rule in WAVE_COMMANDS.items():
-        lines.append(f"| {state} | `{command}` | {rule.to} | {rule.rule} |")
+        grouped.setdefault((command, rule), []).append(str(state))
+    lines = ["| command | allowed when the wave is | goes to | rule |", "|---|---|---|---|"]
+    for (command, rule), states in grouped.items():
+        lines.append(f"| `{command}` | {', '.join(states)} | {rule.to} | {rule.rule} |")
+    lines.append("\nAny other command is refused with the reason and what to do instead "
+                 "(a halted wave: `retry-failed` or `resume --override-halt --reason`).")
     lines += ["", "| a run ends … | when |", "|---|---|"]
     lines += [f"| {state} | {why} |" for why, state in WAVE_ENDS]
     lines += ["", "| host state | event | next host state |", "|---|---|---|"]

@@ -23,6 +23,7 @@ from orchestrator.planner import PlanOptions
 from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
 from orchestrator.waves import RunOptions
+from orchestrator.waves import events as ev
 
 from .books import REPO, book_lab, customer
 from .conftest import eventually
@@ -189,15 +190,15 @@ def test_a_node_that_is_down_is_left_out_and_the_other_node_runs_the_whole_wave(
     reset(s, "18.0.0", *HOSTS)
     wave_id = _plan(s, "pbx-18.1")
     before = {host: len(_logins(s, host)) for host in HOSTS}
-    events: list[dict[str, Any]] = []
+    events: list[ev.WaveEvent] = []
     lab.inject_fault(s, "node-2", "network-down")
     try:
         outcome = app.run_wave(s, wave_id, FAST, on_event=events.append)
     finally:
         lab.clear_fault(s, "node-2", "network-down")
     assert outcome.status == "completed", outcome
-    down = [e for e in events if e["event"] == "node_down"]
-    assert [e["node"] for e in down] == ["node-2"] and "ssh failed" in down[0]["reason"], down
+    down = [e for e in events if isinstance(e, ev.NodeDown)]
+    assert [e.node for e in down] == ["node-2"] and "ssh failed" in down[0].reason, down
     for host in HOSTS:
         assert probe(_address(s, host), timeout=3).version == "18.1.0"
         during = set(_logins(s, host)[before[host]:])

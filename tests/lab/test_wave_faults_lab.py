@@ -21,6 +21,7 @@ from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
 from orchestrator.settings import Settings
 from orchestrator.waves import RunOptions
+from orchestrator.waves import events as ev
 
 from .books import book_lab, one_pbx_customer
 from .conftest import eventually
@@ -212,8 +213,8 @@ def test_host_whose_window_closed_before_its_turn_waits_and_resume_runs_it(
     wave_id = _plan(s, at=t0, customers=("canary", "late"))
     clock = _Clock(t0)
 
-    def on_event(event: dict[str, Any]) -> None:  # the canary took until 11:50
-        if event.get("event") == "host_state" and event.get("state") == "done":
+    def on_event(event: ev.WaveEvent) -> None:  # the canary took until 11:50
+        if isinstance(event, ev.HostChanged) and event.state == "done":
             clock.at = t0.replace(hour=11, minute=50)
 
     outcome = app.run_wave(s, wave_id, FAST, on_event, clock=clock)
@@ -264,6 +265,9 @@ def test_kill_9_in_precheck_drain_and_postcheck_then_resume_updates_each_host_on
         kinds = [a.kind for a in _wave_actions(s, wave_id, host)]
         assert kinds.count("wave.done") == 1 and kinds[-1] == "wave.done", (host, kinds)
         assert kinds.count("wave.running") == rows[host].attempts, (host, kinds)
+        # finding 6 of issue 13: a host verified on resume keeps its record
+        assert rows[host].version_before == BASE, (host, rows[host])
+        assert rows[host].detail.get("backup"), (host, rows[host].detail)
     # bravo was killed after its packages were installed: verified on resume, not redone
     assert rows["bravo-pbx"].attempts == 1, rows["bravo-pbx"]
     assert "(in step postcheck); verified on resume" in _wave_actions(s, wave_id, "bravo-pbx")[-1].summary

@@ -11,10 +11,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from orchestrator import app, lab
 from orchestrator.errors import RefusedError
@@ -104,6 +105,65 @@ def test_broken_release_halts_after_the_canary_and_rolls_it_back(wave_env: Setti
         assert _version(s, host) == "18.1.0"
     row = {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}["canary-pbx"]
     assert "rolled back to 18.1.0" in row.error
+
+
+def test_a_halted_wave_stays_halted_until_overridden_and_abort_cancels_the_rest(
+    wave_env: Settings,
+) -> None:
+    """Finding 1 of issue 13: `wave resume` after a failed canary installed the broken
+    release on every other customer. Now resume refuses, naming the halt and the override."""
+    s = wave_env
+    wave_id = max(w["id"] for w in app.wave_status(s, None) if w["release"] == "pbx-18.2")
+    with pytest.raises(RefusedError, match=f"wave {wave_id} is halted: the canary failed"):
+        app.run_wave(s, wave_id, FAST, resume=True)
+    for host in ("alpha-pbx", "bravo-pbx", "charlie-pbx"):
+        assert _version(s, host) == "18.1.0" and _dpkg(s, host) == "18.1.0"
+    assert app.abort_wave(s, wave_id, "18.2 is broken") == {"cancelled": 3}
+    rows = {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}
+    assert rows["canary-pbx"].status == "rolled_back"
+    assert {rows[h].status for h in ("alpha-pbx", "bravo-pbx", "charlie-pbx")} == {"cancelled"}
+    with pytest.raises(RefusedError, match="already aborted"):
+        app.run_wave(s, wave_id, FAST, resume=True)
+
+
+def test_a_contract_ending_between_plan_and_run_excludes_the_host_untouched(
+    wave_env: Settings,
+) -> None:
+    """Finding 3: entitlement is checked when the host's turn comes, not only at plan time."""
+    s = wave_env
+    wave_id = _plan(s, "pbx-19.0", customers=("bravo",), canary_size=0)
+    path = s.book / "customers" / "bravo.yml"
+    original = path.read_text()
+    ended = yaml.safe_load(original)
+    yesterday = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    for contract in ended["contracts"]:
+        contract["end"] = yesterday
+    path.write_text(yaml.safe_dump(ended, sort_keys=False))
+    try:
+        outcome = app.run_wave(s, wave_id, FAST)
+    finally:
+        path.write_text(original)
+    assert outcome.hosts["bravo-pbx"] == "excluded", outcome
+    row = {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}["bravo-pbx"]
+    assert "not entitled on" in row.error and f"ended on {yesterday}" in row.error, row.error
+    assert row.attempts == 0 and _version(s, "bravo-pbx") == "18.1.0"
+
+
+def test_a_host_already_at_target_is_verified_only_not_restarted(wave_env: Settings) -> None:
+    """Finding 4: a wave to the version a host runs restarted its PBX and recorded
+    "updated 18.1.0 -> 18.1.0"."""
+    s = wave_env
+    assert _version(s, "bravo-pbx") == "18.1.0"
+    pid = ["systemctl", "show", "-p", "MainPID,ActiveEnterTimestamp", "labpbx"]
+    before = lab.run_in_host(s, "bravo-pbx", pid)
+    wave_id = _plan(s, "pbx-18.1", customers=("bravo",), canary_size=0)
+    outcome = app.run_wave(s, wave_id, FAST)
+    assert outcome.status == "completed" and outcome.hosts["bravo-pbx"] == "already_at_target"
+    assert lab.run_in_host(s, "bravo-pbx", pid) == before, "the PBX was restarted"
+    actions = [a for a in app.open_ledger(s).actions(contract_id="bravo-c")
+               if a.detail.get("wave") == wave_id]
+    assert [a.kind for a in actions] == ["wave.running", "wave.already_at_target"]
+    assert "updated" not in actions[-1].summary
 
 
 def test_update_waits_for_the_active_call_to_end(wave_env: Settings) -> None:
