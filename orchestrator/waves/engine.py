@@ -404,7 +404,8 @@ class Engine:
     def _record(self, h: PlannedHost, out: executor.HostOutcome,
                 run: executor.RunResult) -> None:
         res: HostResult = classify(out, pbx=self.pbx, target=self.plan.target,
-                                   address=h.address, probe=self.driver.probe)
+                                   address=h.address, probe=self.driver.probe,
+                                   known_before=self.rows[h.hostname].version_before)
         ok = res.event in (Event.UPDATED, Event.AT_TARGET)
         detail = {**self.rows[h.hostname].detail, "artifacts": str(run.artifact_dir),
                   "backup": res.backup}

@@ -32,8 +32,10 @@ def _flag(out: HostOutcome, name: str) -> bool:
 
 
 def classify(out: HostOutcome, *, pbx: bool, target: str, address: str,
-             probe: Probe) -> HostResult:
-    before = _fact(out, "version_before")
+             probe: Probe, known_before: str = "") -> HostResult:
+    """``known_before``: the version recorded when this wave first touched the host (a
+    re-run after an interrupted install would report the new version as "before")."""
+    before = known_before or _fact(out, "version_before")
     facts = dict(version_before=before, version_after=_fact(out, "version_after"),
                  backup=_fact(out, "backup"))
     if out.unreachable or _flag(out, "unreachable"):

@@ -28,6 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from orchestrator import app, executor
 from orchestrator.errors import PbxopsError, RefusedError
+from orchestrator.ledger import Ledger
 from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
 from orchestrator.settings import Settings, load_settings
@@ -63,7 +64,7 @@ class SimDriver(Driver):
 
     def __init__(self, machine: WaveMachine) -> None:
         self.m = machine
-        self.fault: str | None = None  # "ctrl_c" | "kill" | "kill_half": next run
+        self.fault: str | None = None  # ctrl_c | kill | kill_half | kill_done: next run
         self.violations: list[str] = []
 
     def probe(self, address: str) -> SipProbeResult:
@@ -102,8 +103,16 @@ class SimDriver(Driver):
             self._witness_start(name)
             if fault and i == len(hosts) - 1:  # the last host is in flight when it happens
                 if fault == "kill_half":  # installed, not restarted: still answers as before
-                    self.m.sim[name].installed = TARGET
-                    self.m.sim[name].installs += 1
+                    h = self.m.sim[name]
+                    h.marker = {"wave": int(extravars.get("pbxops_wave_id", 0)),
+                                "target": TARGET, "version_before": h.installed,
+                                "backup": f"/var/backups/pbxops/{name}.tgz"}
+                    if h.installed != TARGET:  # dpkg installs a version once
+                        h.installs += 1
+                    h.installed = TARGET
+                    raise Killed()
+                if fault == "kill_done":  # the orphaned playbook finished the host
+                    self._one(name, int(extravars.get("pbxops_wave_id", 0)))
                     raise Killed()
                 raise KeyboardInterrupt() if fault == "ctrl_c" else Killed()
             outs[name] = self._one(name, int(extravars.get("pbxops_wave_id", 0)))
@@ -185,8 +194,8 @@ class WaveMachine(RuleBasedStateMachine):
         self.now = START
         self.ignore_windows = False
         self.driver = SimDriver(self)
-        self.last_status: str | None = None
         self.wave = 0
+        self._ledger: Ledger | None = None
 
     @initialize()
     def plan(self) -> None:
@@ -196,16 +205,23 @@ class WaveMachine(RuleBasedStateMachine):
         self.wave = wave_id
 
     # -- helpers -----------------------------------------------------------------------------
+    @property
+    def ledger(self) -> Ledger:
+        """One connection for the checks (the commands open their own, as the CLI does)."""
+        if self._ledger is None:
+            self._ledger = Ledger(self.s.ledger, upgrade=False)
+        return self._ledger
+
     def rows(self) -> dict[str, wl.HostRow]:
-        return {r.hostname: r for r in wl.host_rows(app.open_ledger(self.s), self.wave)}
+        return {r.hostname: r for r in wl.host_rows(self.ledger, self.wave)}
 
     def status(self) -> str:
-        w = wl.get_wave(app.open_ledger(self.s), self.wave)
+        w = wl.get_wave(self.ledger, self.wave)
         assert w is not None
         return w.status
 
     def overridden(self) -> bool:
-        w = wl.get_wave(app.open_ledger(self.s), self.wave)
+        w = wl.get_wave(self.ledger, self.wave)
         return bool(w and w.options.get("overrides"))
 
     def night_window_open(self) -> bool:
@@ -264,7 +280,7 @@ class WaveMachine(RuleBasedStateMachine):
                                                 WaveState.COMPLETED_WITH_FAILURES)
 
     # -- faults and the world -------------------------------------------------------------------
-    @rule(fault=st.sampled_from(["ctrl_c", "kill", "kill_half"]))
+    @rule(fault=st.sampled_from(["ctrl_c", "kill", "kill_half", "kill_done"]))
     def arm_fault(self, fault: str) -> None:
         self.driver.fault = fault
 
@@ -337,7 +353,7 @@ class WaveMachine(RuleBasedStateMachine):
     def _retries(self, host: str) -> int:
         if not self.wave:
             return 0
-        return sum(1 for a in app.open_ledger(self.s).actions(kind_prefix="wave.")
+        return sum(1 for a in self.ledger.actions(kind_prefix="wave.")
                    if a.host == host and a.summary == "queued again by retry-failed")
 
     @invariant()
@@ -374,3 +390,67 @@ def _tmp_root(tmp_path: Path) -> None:
 
 
 TestWaveMachine = WaveMachine.TestCase
+
+
+# -- the findings of issue 13 as ordinary regression tests (each failed on the old engine) --
+def _replay(*steps: tuple[str, dict[str, Any]]) -> WaveMachine:
+    m = WaveMachine()
+    m.plan()
+    for name, kw in steps:
+        getattr(m, name)(**kw)
+        for check in ("no_violation_witnessed", "states_are_known_and_final_when_completed",
+                      "success_is_real", "no_double_install", "report_agrees_with_ledger"):
+            getattr(m, check)()
+    return m
+
+
+def test_failed_canary_then_resume_starts_nobody_else() -> None:
+    m = _replay(("canary_release_broken", {}), ("run", {"ignore": True}), ("resume", {}))
+    assert m.status() == "halted"
+    assert {h: r.status for h, r in m.rows().items() if h != "canary-pbx"} == {
+        "alpha-pbx": "pending", "bravo-pbx": "pending", "night-pbx": "pending"}
+
+
+def test_retry_failed_on_a_waiting_wave_leaves_it_waiting() -> None:
+    m = _replay(("release_broken_on", {"host": "alpha", "broken": True}))
+    lenient = RunOptions(call_poll_seconds=1, max_failure_percent=100)
+    m._drive(Command.RUN, app.run_wave, lenient)
+    assert m.status() == "waiting" and m.rows()["alpha-pbx"].status == "rolled_back"
+    m.sim["alpha-pbx"].broken_release = False
+    m._drive(Command.RETRY_FAILED, app.retry_failed, lenient)
+    assert m.status() == "waiting", m.status()  # was: "completed", night-pbx never updated
+    assert m.rows()["alpha-pbx"].status == "done"
+    assert m.rows()["night-pbx"].status == "pending"
+
+
+def test_a_contract_ended_after_planning_excludes_the_host() -> None:
+    m = _replay(("contract_ends", {"host": "bravo"}), ("run", {"ignore": True}))
+    row = m.rows()["bravo-pbx"]
+    assert row.status == "excluded" and "not entitled on" in row.error
+    assert m.sim["bravo-pbx"].installs == 0
+
+
+def test_a_host_already_at_target_is_recorded_as_such() -> None:
+    m = _replay(("already_at_target", {"host": "alpha"}), ("run", {"ignore": True}))
+    assert m.rows()["alpha-pbx"].status == "already_at_target"
+    assert m.sim["alpha-pbx"].installs == 0
+
+
+def test_installed_but_not_restarted_is_not_verified_on_resume() -> None:
+    m = _replay(("arm_fault", {"fault": "kill_half"}), ("run", {"ignore": True}))
+    assert m.rows()["canary-pbx"].status == "running"
+    m.resume()
+    canary = m.rows()["canary-pbx"]
+    assert canary.status == "done" and canary.attempts == 2, canary  # restarted, verified
+    assert canary.version_before == OLD
+
+
+def test_a_host_verified_on_resume_keeps_its_record() -> None:
+    m = _replay(("arm_fault", {"fault": "kill_done"}), ("run", {"ignore": True}))
+    assert m.rows()["canary-pbx"].status == "running"
+    m.resume()
+    canary = m.rows()["canary-pbx"]
+    assert canary.status == "done" and canary.attempts == 1, canary  # verified, not redone
+    assert canary.version_before == OLD and canary.detail["backup"].endswith("canary-pbx.tgz")
+    assert canary.detail["verified_on_resume"] is True
+    assert m.sim["canary-pbx"].installs == 1
