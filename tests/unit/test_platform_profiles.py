@@ -4,6 +4,7 @@ and check that touches a PBX; no book data in a shell."""
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 from dataclasses import fields
 from pathlib import Path
@@ -14,8 +15,10 @@ import yaml
 from pydantic import ValidationError
 
 from orchestrator import platforms
+from orchestrator.fleet import load_book
+from orchestrator.health.sweep import FACTS_SCRIPT, SweepOptions, facts_argv, parse_facts
 from orchestrator.model.customer import Platform, System
-from tests.conftest import REPO
+from tests.conftest import DEMO_BOOK, REPO
 
 ROLES = REPO / "roles"
 PBX_ROLES = ("pbx_update", "pbx_preflight", "pbx_check", "os_upgrade", "pbx_health")
@@ -175,3 +178,21 @@ def test_os_upgrade_refreshes_the_lists_before_it_uses_the_suite() -> None:
     apt = [t["ansible.builtin.apt"] for t in tasks if "ansible.builtin.apt" in t]
     assert apt[0].get("update_cache") and "default_release" not in apt[0]
     assert any("default_release" in a for a in apt[1:])
+
+
+def test_the_health_sweep_asks_each_host_about_its_own_profile() -> None:
+    fleet = load_book(DEMO_BOOK)
+    opts = SweepOptions()
+    lab_argv = facts_argv(fleet.host("clinic-nord-pbx"), opts)
+    assert lab_argv[-5:] == ["labpbx", "labpbx", "''", "/etc/labpbx/tls.crt", "/var/backups/pbxops"]
+    jade = facts_argv(fleet.host("jade-pbx"), opts)
+    assert jade[-5] == "3CXPhoneSystem01"
+    isar = facts_argv(fleet.host("isar-pbx"), opts)
+    # ssh hands the remote shell one command line: the quoted command survives it whole
+    assert shlex.split(" ".join(isar[-5:]))[2] == platforms.profile("freepbx").version_command
+    # the script reads the version through the profile's command when there is one
+    out = subprocess.run(["sh", "-s", "--", "nosuch", "nosuch", "echo 1.2.3", "/nonexistent",
+                          "/nonexistent"], input=FACTS_SCRIPT, capture_output=True, text=True,
+                         check=True)
+    assert parse_facts(out.stdout).package_version == "1.2.3"
+
