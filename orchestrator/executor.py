@@ -50,6 +50,7 @@ from typing import Any
 import ansible_runner
 
 from .errors import ConfigError, HostError
+from .fsutil import lock_down
 from .inventory import static_inventory
 from .settings import Settings
 
@@ -302,8 +303,19 @@ def run_playbook(
         rotate_artifacts=0,
     )
     _strip_env(private)
+    lock_down_outputs(settings, private, variables)
     artifact = Path(runner.config.artifact_dir)
     return RunResult(ident, str(runner.status), int(runner.rc or 0), collector.hosts, artifact)
+
+
+def lock_down_outputs(settings: Settings, run_dir: Path, extravars: Mapping[str, Any]) -> None:
+    """What a run left under the state dir is the user's alone: its artifacts and the files
+    fetched into ``*_fetch_dir`` directories (Ansible's fetch keeps the host's modes)."""
+    state = settings.state_dir
+    lock_down(run_dir, stop=state)
+    for name, value in extravars.items():
+        if name.endswith(_FETCH_SUFFIX) and value and Path(str(value)).is_relative_to(state):
+            lock_down(Path(str(value)), stop=state)
 
 
 def _strip_env(private: Path) -> None:
@@ -644,6 +656,7 @@ class NodeJob:
         shutil.rmtree(fetched, ignore_errors=True)
         for name in ("project", "ssh", "inventory", "env"):
             shutil.rmtree(run.private / name, ignore_errors=True)
+        lock_down_outputs(self.settings, run.private, self.extravars)
 
     def _result(self, runs: list[_NodeRun], collector: _Collector,
                 down: dict[str, str]) -> RunResult:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ..errors import PbxopsError
+from ..fsutil import PRIVATE_UMASK
 from ..settings import Settings, load_settings
 
 
@@ -45,6 +46,14 @@ def main(ctx: click.Context, config: str | None, book: str | None, ledger_url: s
     Settings resolve as: option > environment (PBXOPS_*) > config file > default.
     """
     ctx.obj = {"args": {"book": book, "ledger_url": ledger_url}, "config": config}
+    if ctx.invoked_subcommand not in SHARED_OUTPUT_COMMANDS:
+        previous = os.umask(PRIVATE_UMASK)  # everything pbxops creates is the user's alone
+        ctx.call_on_close(lambda: os.umask(previous))
+
+
+# Commands whose files other users must read (the lab's apt repository is read by apt's
+# _apt user, its web roots by the web server): they keep the caller's umask.
+SHARED_OUTPUT_COMMANDS = frozenset({"lab"})
 
 
 def settings_of(ctx: click.Context) -> Settings:

@@ -126,10 +126,11 @@ def exposition(result: SweepResult) -> str:
 
 
 def write_textfile(result: SweepResult, path: Path) -> None:
-    """Atomically (re)write a node-exporter textfile-collector file."""
+    """Atomically (re)write a node-exporter textfile-collector file (0644: node-exporter
+    runs as its own user and must read it; it holds no secrets)."""
     from ..fsutil import atomic_write
 
-    atomic_write(path, exposition(result))
+    atomic_write(path, exposition(result), mode=0o644)
 
 
 def serve(collector: SweepCollector, port: int, addr: str = "127.0.0.1") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,12 +46,25 @@ def _engine(url: str) -> Engine:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise ConfigError(f"ledger URL is not a database URL: {url!r}") from exc
+    sqlite_file = None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_file = Path(parsed.database)
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_engine(parsed, pool_pre_ping=True, future=True)
+    if sqlite_file is not None:
+        event.listen(engine, "connect", lambda *_: _private(sqlite_file))
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _private(path: Path) -> None:
+    """The ledger is 0600 before its WAL and shared-memory files exist: SQLite gives
+    those the database file's mode."""
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            if name.stat().st_mode & 0o077:
+                name.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

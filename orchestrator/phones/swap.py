@@ -9,6 +9,7 @@ ledger row are written in one transaction.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -118,12 +119,13 @@ def swap_phone(
     plan = plan_swap(ws, customer_id, old_mac, new_mac, on, model)
     path = ws.fleet.root / ws.fleet.files.get(customer_id, f"customers/{customer_id}.yml")
     original = path.read_text()
+    book_mode = stat.S_IMODE(path.stat().st_mode)  # a book file keeps its mode
     _edit_phone_entry(path, plan)
     try:
         ws.reload()
         action_id = _record_swap(ws, plan, actor)
     except BaseException:
-        atomic_write(path, original)
+        atomic_write(path, original, mode=book_mode)
         ws.reload()
         raise
     outcomes: tuple[PublishOutcome, ...] = ()
@@ -177,7 +179,7 @@ def _edit_phone_entry(path: Path, plan: SwapPlan) -> None:
         edits.append((_child(entry, "model"), plan.spare.model))
     for value, replacement in sorted(edits, key=lambda e: -e[0].start_mark.index):
         text = text[: value.start_mark.index] + replacement + text[value.end_mark.index :]
-    atomic_write(path, text)
+    atomic_write(path, text, mode=stat.S_IMODE(path.stat().st_mode))  # keeps the book's mode
 
 
 def _colon_mac(mac: str) -> str:

@@ -7,6 +7,7 @@ from named fields, never by dumping ledger details, so nothing secret can slip t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -83,8 +84,10 @@ def _remote_access(customer: Customer, day: date) -> list[str]:
     if not has:
         return ["No remote access contracted: work on site or by the customer's own access."]
     return [
-        "Connect through the provider's WireGuard hub; the customer's edge router or PBX is "
-        "a spoke with its own tunnel address (see `pbxops access --help`).",
+        MarkdownText(
+            "Connect through the provider's WireGuard hub; the customer's edge router or PBX "
+            "is a spoke with its own tunnel address (see `pbxops access --help`)."
+        ),
         "Log in as the ops user with a short-lived SSH certificate issued by pbxops; "
         "certificates expire on their own and are revoked with the customer's access.",
         "Credentials are never written into this document: ask the on-duty technician.",
@@ -153,10 +156,34 @@ def context(fleet: Fleet, ledger: Ledger, customer_id: str, now: datetime) -> di
     }
 
 
+class MarkdownText(str):
+    """Markdown written by pbxops itself: goes into the Markdown page as it is (the HTML
+    page escapes it like any other text)."""
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")  # code, emphasis, links/images, table cells
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")  # only an & that would start an entity
+_MD_BLOCK = re.compile(r"^(\s*)([-+](?=\s|$)|#)")  # a value opening a list item or heading
+_MD_ORDERED = re.compile(r"^(\s*[0-9]+)([.)])(?=\s|$)")  # "1. x" -> "1\. x"
+
+
+def markdown_escape(value: Any) -> str:
+    """Book or ledger text as literal Markdown: no HTML, links, emphasis, code, table cells,
+    list items, headings or line breaks of its own."""
+    if isinstance(value, MarkdownText):
+        return str(value)
+    text = " ".join(str(value).splitlines())
+    text = _MD_ENTITY.sub("&amp;", text).replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_BLOCK.sub(r"\1\\\2", text)
+    return _MD_ORDERED.sub(r"\1\\\2", text)
+
+
 def _env(templates: Path, html: bool) -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates),
         autoescape=html,
+        finalize=None if html else markdown_escape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
