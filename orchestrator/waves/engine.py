@@ -450,13 +450,14 @@ class Engine:
         rec = verifier.recheck(row.step, row.version_before, out, address, self.clock())
         fields = dict(rec.fields)
         backup = fields.pop("detail_backup", "")
-        detail = {**row.detail, "verified_on_resume": rec.event == Event.RECHECK_DONE}
+        verified = rec.event in (Event.RECHECK_DONE, Event.AT_TARGET)
+        detail = {**row.detail, "verified_on_resume": verified}
         if backup:
             detail["backup"] = backup
         if row.detail.get("run"):
             detail["artifacts"] = str(self.settings.runs_dir / row.detail["run"])
-        extra: dict[str, Any] = {"step": "finished"} if rec.event == Event.RECHECK_DONE else {}
-        outcome = {Event.RECHECK_DONE: "ok", Event.RECHECK_AGAIN: "ok"}.get(rec.event, "failed")
+        extra: dict[str, Any] = {"step": "finished"} if verified else {}
+        outcome = "failed" if rec.event == Event.RECHECK_FAILED else "ok"
         self._transition(hostname, rec.event, rec.summary, outcome=outcome, detail=detail,
                          **fields, **extra)
 

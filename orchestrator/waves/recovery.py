@@ -86,6 +86,13 @@ class Verifier:
             out.facts.get("sip_status", 0) or 0) == 200
         record = {"version_before": str(marker.get("version_before") or version_before),
                   "detail_backup": str(marker.get("backup", ""))}
+        if not problems and not marker:  # the marker precedes any package action
+            return Recovered(Event.AT_TARGET,
+                             f"in flight (step {where}) when the last run stopped; found at "
+                             f"{self.target} with no record of this wave changing it: already "
+                             "at target, verified with the run's post-checks",
+                             {"version_before": version, "version_after": version,
+                              "finished_at": now})
         if not problems:
             return Recovered(Event.RECHECK_DONE,
                              f"completed before the last run stopped (in step {where}); "

@@ -454,3 +454,10 @@ def test_a_host_verified_on_resume_keeps_its_record() -> None:
     assert canary.version_before == OLD and canary.detail["backup"].endswith("canary-pbx.tgz")
     assert canary.detail["verified_on_resume"] is True
     assert m.sim["canary-pbx"].installs == 1
+
+
+def test_a_host_at_target_found_in_flight_is_already_at_target_not_updated() -> None:
+    m = _replay(("already_at_target", {"host": "canary"}), ("arm_fault", {"fault": "ctrl_c"}),
+                ("resume", {}), ("resume", {}))
+    canary = m.rows()["canary-pbx"]
+    assert canary.status == "already_at_target" and canary.version_before == TARGET, canary
