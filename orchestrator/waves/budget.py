@@ -27,8 +27,7 @@ def canary_verdict(states: Mapping[str, HostState], canary: frozenset[str]) -> s
                 "this wave and no host beyond the canary starts")
     if mine and any(s == HostState.SKIPPED for s in mine) and not any(s in SUCCESS for s in mine):
         return ("the canary was skipped by its pre-checks, so the release is unproven; "
-                "no further host starts (fix the canary and `wave retry-failed`, or "
-                "`wave resume --override-halt --reason ...`)")
+                "no further host starts")
     return ""
 
 

@@ -255,8 +255,9 @@ class Engine:
     def _reason(self, status: WaveState, halt: str, pending: list[str]) -> str:
         parts: list[str] = []
         if status == WaveState.HALTED:
-            parts.append(f"{halt}; `pbxops wave resume {self.id} --override-halt --reason TEXT` "
-                         "goes on anyway (recorded)")
+            parts.append(f"{halt}; fix the cause and `pbxops wave retry-failed {self.id}`, or "
+                         f"`pbxops wave resume {self.id} --override-halt --reason TEXT` to go on "
+                         "anyway (recorded)")
         elif status == WaveState.WAITING:
             parts.append(f"{len(pending)} host(s) wait for their maintenance window "
                          f"({', '.join(pending)}); run `pbxops wave resume {self.id}` then "
