@@ -117,7 +117,9 @@ def swap_phone(
     options: PublishOptions | None = None,
 ) -> SwapResult:
     plan = plan_swap(ws, customer_id, old_mac, new_mac, on, model)
-    path = ws.fleet.root / ws.fleet.files.get(customer_id, f"customers/{customer_id}.yml")
+    rel = ws.fleet.files.get(customer_id, f"customers/{customer_id}.yml")
+    # edit the file itself, not a link to it (loading refused links out of the book)
+    path = (ws.fleet.root / rel).resolve()
     original = path.read_text()
     book_mode = stat.S_IMODE(path.stat().st_mode)  # a book file keeps its mode
     _edit_phone_entry(path, plan)

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -385,3 +386,25 @@ def test_saved_wave_with_options_refused_today_still_loads() -> None:
         "deferred": [],
     }
     assert WavePlan.from_dict(saved).options.batch_size == 0
+
+
+# --- phones swap edits the file a link inside the book points at ------------------------
+
+
+def test_swap_edits_the_linked_file_and_keeps_its_mode(tmp_path: Path) -> None:
+    from orchestrator.phones.service import open_workspace
+    from orchestrator.phones.swap import swap_phone
+    from tests.unit.phones_book import settings_for, write_book
+
+    book = write_book(tmp_path / "book", {})
+    link = book / "customers" / "acme.yml"
+    real = book / "acme-real.yml.src"
+    shutil.move(link, real)
+    link.symlink_to(real)
+    os.chmod(real, 0o640)
+    ws = open_workspace(settings_for(tmp_path, book))
+    swap_phone(ws, "acme", "80:5E:C0:00:00:01", "805ec0aabbcc", "tech", date(2026, 6, 1),
+               publish=False)
+    assert link.is_symlink()
+    assert '"80:5e:c0:aa:bb:cc"' in real.read_text()
+    assert oct(real.stat().st_mode & 0o777) == "0o640"
