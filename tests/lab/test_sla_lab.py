@@ -22,6 +22,7 @@ from orchestrator.fleet import load_book
 from orchestrator.health.prom import exposition
 from orchestrator.health.service import run_sweep
 from orchestrator.health.sweep import SweepOptions
+from orchestrator.inventory import render_inventory
 from orchestrator.ledger import Ledger
 from orchestrator.settings import Settings
 from orchestrator.sipprobe import probe
@@ -173,7 +174,7 @@ def test_stopped_sip_opens_incident_mails_and_is_met_when_acked(
 
 
 def test_health_check_playbook_fails_only_the_broken_host(
-    lab_settings: Settings, sla_lab: lab.LabState, tmp_path: Path
+    lab_settings: Settings, sla_lab: lab.LabState, book: Path, tmp_path: Path
 ) -> None:
     from orchestrator.executor import run_playbook
     from orchestrator.settings import load_settings
@@ -185,7 +186,8 @@ def test_health_check_playbook_fails_only_the_broken_host(
             "ssh_config": str(lab.LabPaths.of(lab_settings).ssh_config),
         }
     )
-    inventory = {"pbx": {"hosts": {"gold-pbx": {}, "plain-pbx": {}}}}
+    # the book's inventory: each host carries its PBX profile (pbxops_pbx) for the roles
+    inventory = render_inventory(load_book(book), datetime.now(UTC).date())
     lab.run_in_host(lab_settings, "plain-pbx", ["systemctl", "stop", "labpbx.service"])
     try:
         result = run_playbook(settings, "health_check.yml", inventory, ["gold-pbx", "plain-pbx"])
