@@ -86,6 +86,12 @@ class Verifier:
             out.facts.get("sip_status", 0) or 0) == 200
         record = {"version_before": str(marker.get("version_before") or version_before),
                   "detail_backup": str(marker.get("backup", ""))}
+        if marker.get("result") == "rolled_back":
+            return Recovered(Event.ROLLED_BACK,
+                             f"in flight (step {where}) when the last run stopped; its update "
+                             f"failed on the host and was rolled back to {version or '?'}",
+                             {**record, "error": "update failed and was rolled back (found on "
+                              "resume)", "finished_at": _finished(marker) or now})
         if not problems and not marker:  # the marker precedes any package action
             return Recovered(Event.AT_TARGET,
                              f"in flight (step {where}) when the last run stopped; found at "

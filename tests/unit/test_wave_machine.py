@@ -150,6 +150,8 @@ class SimDriver(Driver):
                     "backup": f"/var/backups/pbxops/{name}.tgz"}
         if h.broken_release:
             h.installed = h.running = before
+            h.marker = {**h.marker, "finished_at": self.m.now.isoformat(),
+                        "result": "rolled_back"}  # as roles/pbx_update/tasks/rollback.yml
             return executor.HostOutcome(name, ok=5, failed=True, error="SIP not answering",
                                         facts={"version_before": before, "rolled_back": True})
         h.installed = h.running = TARGET
@@ -461,3 +463,11 @@ def test_a_host_at_target_found_in_flight_is_already_at_target_not_updated() -> 
                 ("resume", {}), ("resume", {}))
     canary = m.rows()["canary-pbx"]
     assert canary.status == "already_at_target" and canary.version_before == TARGET, canary
+
+
+def test_a_host_rolled_back_by_an_orphaned_run_is_not_installed_again() -> None:
+    m = _replay(("release_broken_on", {"host": "canary", "broken": True}),
+                ("arm_fault", {"fault": "kill_done"}), ("run", {"ignore": True}), ("resume", {}))
+    canary = m.rows()["canary-pbx"]
+    assert canary.status == "rolled_back" and m.sim["canary-pbx"].installs == 1, canary
+    assert m.status() == "halted"
