@@ -83,8 +83,8 @@ def run_pbxops(lb: Lab) -> tuple[float, float]:
 
 
 def plain_batches(lb: Lab) -> tuple[list[list[str]], str, dict[str, object]]:
-    """The plan's batches and the playbook + extravars the rollout would pass, taken from
-    the rollout itself (a throwaway wave in a separate ledger)."""
+    """The plan's batches and the playbook + extravars the wave engine would pass, taken
+    from its own releasevars (a throwaway wave in a separate ledger)."""
     s = lb.settings.model_copy(update={"ledger_url": f"sqlite:///{lb.work}/plain.sqlite"})
     wave_id, plan = app.plan_wave(s, RELEASE)
     assert wave_id is not None
