@@ -8,14 +8,16 @@ Rules:
 - then batches by size or percentage, customers without SLA first and SLA customers with the
   shortest reaction times last;
 - each host gets its customer's next maintenance-window opening (customer's timezone,
-  exception dates respected); a host with no opening within the horizon is deferred.
+  exception dates respected) with at least ``MIN_RUN_WINDOW`` left in it, the time a host's
+  run needs and the engine's gate demands; a host with no such opening within the horizon
+  is deferred.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from .errors import ConfigError
@@ -36,6 +38,7 @@ Release = PbxRelease | OsUpgrade
 
 MAX_HOSTS = 1_000_000  # more hosts than any book holds: a larger size is a typo
 MAX_HORIZON_DAYS = 366  # windows are looked up day by day; a year ahead is the limit
+MIN_RUN_WINDOW = timedelta(minutes=15)  # what a host's run needs; the engine's gate default
 
 
 @dataclass(frozen=True)
@@ -171,9 +174,22 @@ def _drain_minutes(ref: HostRef, contract_id: str) -> int:
     return 30
 
 
+def _left(start: datetime, end: datetime, now: datetime) -> timedelta:
+    """Real time left in the opening (start, end) from ``now`` on (UTC arithmetic: two
+    times in one zone subtract as wall clocks, wrong across a clock change)."""
+    return end.astimezone(UTC) - max(start, now).astimezone(UTC)
+
+
+def _usable_openings(
+    window: MaintenanceWindow, tz: tzinfo, now: datetime, horizon: int, need: timedelta
+) -> list[tuple[datetime, datetime]]:
+    return [o for o in window.openings(now, tz, days=horizon) if _left(*o, now) >= need]
+
+
 def _planned(ref: HostRef, contract: str, now: datetime, horizon: int) -> PlannedHost | None:
     tz = ref.customer.tz
-    openings = ref.system.maintenance_window.openings(now, tz, days=horizon)
+    window = ref.system.maintenance_window
+    openings = _usable_openings(window, tz, now, horizon, MIN_RUN_WINDOW)
     if not openings:
         return None
     start, end = openings[0]
@@ -190,6 +206,10 @@ def _planned(ref: HostRef, contract: str, now: datetime, horizon: int) -> Planne
         window_start=max(start, now).astimezone(tz).isoformat(),
         window_end=end.isoformat(),
     )
+
+
+def _minutes(span: timedelta) -> int:
+    return int(span.total_seconds() // 60)
 
 
 def _risk_order(h: PlannedHost) -> tuple[int, float, str]:
@@ -244,7 +264,8 @@ def plan_wave(
             continue
         planned = _planned(ref, ent.contract, now, options.horizon_days)
         if planned is None:
-            msg = f"no maintenance window opening in the next {options.horizon_days} days"
+            msg = (f"no maintenance window opening of {_minutes(MIN_RUN_WINDOW)} minutes or "
+               f"more in the next {options.horizon_days} days")
             deferred.append(Exclusion(ref.customer.id, ref.hostname, msg))
             continue
         eligible.append(planned)
@@ -279,10 +300,10 @@ def window_decision(
     horizon_days: int = 7,
 ) -> WindowDecision:
     """The run-time rule: never START a host after its window closed, nor so late that less
-    than ``min_remaining`` of the window is left; wait for the next opening instead."""
-    for start, end in window.openings(now, tz, days=horizon_days):
-        if start <= now and end - now >= min_remaining:
+    than ``min_remaining`` of the window is left; wait for the next opening that is long
+    enough instead (a shorter one would only be waited for again)."""
+    for start, end in _usable_openings(window, tz, now, horizon_days, min_remaining):
+        if start <= now:
             return WindowDecision("start", now, end)
-        if start > now:
-            return WindowDecision("wait", start, end)
+        return WindowDecision("wait", start, end)
     return WindowDecision("deferred")

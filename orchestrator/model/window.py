@@ -3,6 +3,11 @@
 A slot is written ``"<days> <HH:MM>-<HH:MM>"``, days as ``mon``, ``mon-fri`` or ``tue,thu``;
 an end before the start means the slot runs past midnight (``sat 22:00-04:00`` ends on
 Sunday 04:00). An exception date cancels every slot that *starts* on that local date.
+
+Slots are local wall-clock times. On a spring-forward night the skipped stretch does not
+exist: a slot starting inside it opens when the clock jumps (``sun 02:00-04:00`` in
+Europe/Berlin on 2027-03-28 opens at 03:00+02:00), one lying entirely inside it does not
+open that night. On a fall-back night a time that occurs twice means its first occurrence.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -47,6 +52,30 @@ class Slot:
         s = timedelta(hours=self.start.hour, minutes=self.start.minute)
         e = timedelta(hours=self.end.hour, minutes=self.end.minute)
         return e - s if e > s else e - s + timedelta(days=1)
+
+
+def local_instant(wall: datetime, tz: tzinfo) -> datetime:
+    """The first moment (UTC) at which the clock in ``tz`` shows the naive ``wall`` time or
+    later: that time itself when it exists (its first occurrence on a fall-back night), the
+    moment the clock jumps past it when a spring-forward night skips it."""
+    moment = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if _wall(moment, tz) == wall:
+        return moment
+    # skipped: the clock shows an earlier time at the fold=1 reading and a later one at
+    # fold=0's; find the jump between them to the second
+    low = int(wall.replace(tzinfo=tz, fold=1).astimezone(UTC).timestamp())
+    high = int(moment.timestamp())
+    while high - low > 1:
+        mid = (low + high) // 2
+        if _wall(datetime.fromtimestamp(mid, UTC), tz) >= wall:
+            high = mid
+        else:
+            low = mid
+    return datetime.fromtimestamp(high, UTC)
+
+
+def _wall(moment: datetime, tz: tzinfo) -> datetime:
+    return moment.astimezone(tz).replace(tzinfo=None, fold=0)
 
 
 def _parse_days(text: str) -> frozenset[int]:
@@ -113,7 +142,9 @@ class MaintenanceWindow(Frozen):
         """Every (start, end) opening, as aware datetimes, that ends after ``after``,
         starting within ``days`` days; exception dates skipped. Sorted by start. Slots that
         touch or overlap form one opening: ``mon-sun 00:00-24:00`` never closes at midnight,
-        nor does ``fri 22:00-24:00`` followed by ``sat 00:00-06:00``."""
+        nor does ``fri 22:00-24:00`` followed by ``sat 00:00-06:00``. Computed in UTC (real
+        time) and returned in ``tz`` with the offset in force at each moment; a clock change
+        shortens or drops an opening as the module docstring says."""
         local = after.astimezone(tz)
         out: list[tuple[datetime, datetime]] = []
         slots = self.parsed()
@@ -123,11 +154,12 @@ class MaintenanceWindow(Frozen):
                 continue
             for slot in slots:
                 if day.weekday() in slot.days:
-                    start = datetime.combine(day, slot.start, tzinfo=tz)
-                    end = start + slot.length
-                    if end > after:
+                    wall = datetime.combine(day, slot.start)
+                    start = local_instant(wall, tz)
+                    end = local_instant(wall + slot.length, tz)
+                    if start < end and end > after:
                         out.append((start, end))
-        return merge_intervals(out)
+        return [(s.astimezone(tz), e.astimezone(tz)) for s, e in merge_intervals(out)]
 
     def open_at(self, moment: datetime, tz: tzinfo) -> tuple[datetime, datetime] | None:
         """The opening containing ``moment``, if any."""

@@ -269,3 +269,39 @@ def test_dst_change_keeps_local_window_times() -> None:
         NIGHT, BERLIN, datetime(2026, 10, 25, 12, 0, tzinfo=BERLIN), timedelta(minutes=15)
     )
     assert d.at is not None and d.at.hour == 22 and d.at.utcoffset() == timedelta(hours=1)
+
+
+# --- clock changes and short openings (issue 16, rule 5) -----------------------------------
+
+SPRING_EVE = datetime(2027, 3, 27, 12, 0, tzinfo=UTC)  # Berlin springs forward on 2027-03-28
+
+
+def test_spring_forward_night_is_planned_at_an_existing_local_time(make_book: BookFactory) -> None:
+    fleet = _fleet(make_book, _customer(1, slots=("sun 02:00-04:00",)))
+    (host,) = _plan(fleet, now=SPRING_EVE).hosts
+    assert host.window_start == "2027-03-28T03:00:00+02:00"
+    assert host.window_end == "2027-03-28T04:00:00+02:00"
+
+
+def test_a_window_inside_the_skipped_hour_is_planned_the_next_week(
+    make_book: BookFactory,
+) -> None:
+    fleet = _fleet(make_book, _customer(1, slots=("sun 02:15-02:45",)))
+    (host,) = _plan(fleet, now=SPRING_EVE, horizon_days=8).hosts
+    assert host.window_start == "2027-04-04T02:15:00+02:00"
+    assert host.window_end == "2027-04-04T02:45:00+02:00"
+
+
+def test_an_opening_too_short_for_a_run_is_not_a_planned_start(make_book: BookFactory) -> None:
+    # 13:00 Berlin at NOW: the Wednesday window has 5 minutes left, Thursday's is next
+    fleet = _fleet(make_book, _customer(1, slots=("wed 12:00-13:05", "thu 12:00-13:00")))
+    (host,) = _plan(fleet).hosts
+    assert host.window_start == "2026-11-26T12:00:00+01:00"
+
+
+def test_a_host_with_only_short_openings_is_deferred(make_book: BookFactory) -> None:
+    fleet = _fleet(make_book, _customer(1, slots=("mon-sun 22:00-22:10",)))
+    plan = _plan(fleet)
+    assert plan.hosts == []
+    (deferred,) = plan.deferred
+    assert "15 minutes" in deferred.reason

@@ -78,3 +78,65 @@ def test_an_always_open_window_does_not_close_at_midnight() -> None:
     gap = MaintenanceWindow(slots=("mon-sun 00:00-24:00",), exceptions=(date(2026, 11, 26),))
     decision = window_decision(gap, BERLIN, late, timedelta(minutes=15))
     assert decision.action == "wait" and decision.at == datetime(2026, 11, 27, tzinfo=BERLIN)
+
+
+# --- clock changes (issue 16, rule 5): Europe/Berlin springs forward on 2027-03-28 --------
+
+SPRING_EVE = datetime(2027, 3, 27, 12, 0, tzinfo=UTC)  # Saturday before the change
+FALL_EVE = datetime(2027, 10, 30, 12, 0, tzinfo=UTC)  # Saturday before the change back
+
+
+def _first(slot: str, after: datetime = SPRING_EVE) -> tuple[datetime, datetime]:
+    return MaintenanceWindow(slots=(slot,)).openings(after, BERLIN, days=1)[0]
+
+
+def test_spring_forward_opening_starts_at_the_existing_local_time() -> None:
+    """02:00 does not exist that night: the opening is shown as 03:00+02:00 (the moment the
+    clock jumps), never as the non-existent 02:00+01:00."""
+    start, end = _first("sun 02:00-04:00")
+    assert start.isoformat() == "2027-03-28T03:00:00+02:00"
+    assert end.isoformat() == "2027-03-28T04:00:00+02:00"
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=1)
+
+
+def test_a_window_inside_the_skipped_hour_does_not_open_that_night() -> None:
+    """02:15-02:45 is never shown by the clock on 2027-03-28: no opening that night (it was
+    planned at 03:15-03:45, outside the agreed local window); the next Sunday's stays."""
+    w = MaintenanceWindow(slots=("sun 02:15-02:45",))
+    openings = w.openings(SPRING_EVE, BERLIN, days=8)
+    assert [s.isoformat() for s, _ in openings] == ["2027-04-04T02:15:00+02:00"]
+
+
+def test_a_window_ending_in_the_skipped_hour_ends_at_the_jump() -> None:
+    start, end = _first("sun 01:30-02:30")
+    assert (start.isoformat(), end.isoformat()) == (
+        "2027-03-28T01:30:00+01:00", "2027-03-28T03:00:00+02:00")
+
+
+def test_a_window_starting_in_the_skipped_hour_opens_at_the_jump() -> None:
+    start, end = _first("sun 02:30-03:30")
+    assert (start.isoformat(), end.isoformat()) == (
+        "2027-03-28T03:00:00+02:00", "2027-03-28T03:30:00+02:00")
+
+
+def test_fall_back_opening_starts_at_the_first_occurrence() -> None:
+    """02:00-03:00 happens twice on 2027-10-31: the opening spans both (two real hours)."""
+    start, end = _first("sun 02:00-03:00", FALL_EVE)
+    assert (start.isoformat(), end.isoformat()) == (
+        "2027-10-31T02:00:00+02:00", "2027-10-31T03:00:00+01:00")
+    assert end.astimezone(UTC) - start.astimezone(UTC) == timedelta(hours=2)
+
+
+def test_a_short_opening_is_not_waited_for() -> None:
+    """An opening shorter than the run needs is skipped by the gate: a host waits for the
+    next one long enough (it waited for the 10-minute one, to wait again there)."""
+    w = MaintenanceWindow(slots=("wed 22:00-22:10", "thu 22:00-23:00"))
+    d = window_decision(w, BERLIN, datetime(2026, 11, 25, 12, tzinfo=BERLIN), timedelta(minutes=15))
+    assert d.action == "wait" and d.at == datetime(2026, 11, 26, 22, tzinfo=BERLIN)
+
+
+def test_skipped_hour_leaves_too_little_of_a_window_to_start() -> None:
+    """sun 02:00-03:10 keeps 10 real minutes on 2027-03-28: not enough to start a host."""
+    w = MaintenanceWindow(slots=("sun 02:00-03:10",))
+    d = window_decision(w, BERLIN, SPRING_EVE, timedelta(minutes=15), horizon_days=8)
+    assert d.action == "wait" and d.at == datetime(2027, 4, 4, 2, tzinfo=BERLIN)
