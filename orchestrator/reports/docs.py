@@ -19,6 +19,7 @@ from ..fleet import Fleet
 from ..ledger import Ledger
 from ..ledger import sla as store
 from ..ledger.sla import HourBooking
+from ..ledger.versions import VerifiedVersion, last_verified
 from ..model import Customer, Sla, System, active_sla, entitlement
 from ..sla.hours import balances
 from ..sla.terms import terms_for
@@ -32,7 +33,19 @@ class Rendered:
     html: Path
 
 
-def _system(customer: Customer, s: System, day: date) -> dict[str, Any]:
+NEVER_CHECKED = "unknown (never checked by pbxops)"
+
+
+def _installed(found: VerifiedVersion | None, customer: Customer) -> str:
+    """The installed version as pbxops last verified it, with when and how."""
+    if found is None:
+        return NEVER_CHECKED
+    return f"{found.version} (verified {_local(found.at, customer)} by update wave {found.wave_id})"
+
+
+def _system(
+    customer: Customer, s: System, day: date, verified: dict[tuple[str, str], VerifiedVersion]
+) -> dict[str, Any]:
     ent = entitlement(customer, s, day)
     sla = active_sla(customer, s.hostname, day)
     return {
@@ -42,6 +55,8 @@ def _system(customer: Customer, s: System, day: date) -> dict[str, Any]:
         "platform": s.platform,
         "deployment": s.deployment,
         "os_release": s.os_release,
+        "pbx_version": _installed(verified.get((s.hostname, "pbx")), customer),
+        "os_version": _installed(verified.get((s.hostname, "os")), customer),
         "extensions": s.extensions,
         "licences": ", ".join(f"{lic.count} {lic.kind}" for lic in s.licences) or "-",
         "window": ", ".join(s.maintenance_window.slots),
@@ -119,12 +134,13 @@ def context(fleet: Fleet, ledger: Ledger, customer_id: str, now: datetime) -> di
     access = ledger.actions(customer_id=customer.id, kind_prefix="access.")[-RECENT:]
     incidents = store.incidents(ledger, customer.id)[-RECENT:]
     terms = terms_for(customer, None, now)
+    verified = last_verified(ledger, (s.hostname for s in customer.systems))
     return {
         "customer": customer,
         "generated": now.astimezone(customer.tz).strftime("%Y-%m-%d %H:%M %Z"),
         "contacts": customer.contacts,
         "sites": customer.sites,
-        "systems": [_system(customer, s, day) for s in customer.systems],
+        "systems": [_system(customer, s, day, verified) for s in customer.systems],
         "contracts": [_contract(k, day) for k in customer.contracts],
         "reaction": f"{terms.reaction_hours:g} h ({terms.basis})"
         + (f" under {terms.contract}" if terms.tier else " (no SLA: default)"),
