@@ -41,7 +41,7 @@ from .states import (
     derive,
     host_next,
 )
-from .steps import step_of
+from .steps import advances, step_of
 
 Clock = Callable[[], datetime]
 
@@ -395,8 +395,7 @@ class Engine:
 
     def _track_step(self, host: str, event: dict[str, Any]) -> None:
         step = step_of(event.get("role"), event.get("task_path"))
-        current = self._steps[host]
-        if step is None or step == current or (current == "rollback" and step == "postcheck"):
+        if not advances(self._steps[host], step) or step is None:
             return
         self._steps[host] = step
         wl.set_step(self.ledger, self.id, host, step)

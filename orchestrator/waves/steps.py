@@ -24,3 +24,16 @@ def step_of(role: str | None, task_path: str | None) -> str | None:
         return None
     stem = task_path.rsplit(":", 1)[0].rsplit("/", 1)[-1].removesuffix(".yml")
     return _FILE_STEPS.get(stem)
+
+
+_ORDER = ("starting", "precheck", "drain", "backup", "update", "postcheck", "rollback")
+
+
+def advances(current: str, step: str | None) -> bool:
+    """Whether ``step`` moves a host on from ``current``: steps only go forward (the OS
+    upgrade's verify reuses pbx_check, whose tasks alone would read as precheck), and a
+    rollback's own verification stays ``rollback``."""
+    if step is None or step == current:
+        return False
+    order = {name: i for i, name in enumerate(_ORDER)}
+    return order.get(step, 0) > order.get(current, 0)

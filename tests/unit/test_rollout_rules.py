@@ -14,7 +14,7 @@ from orchestrator.ledger import waves as wl
 from orchestrator.planner import PlanOptions
 from orchestrator.settings import Settings, load_settings
 from orchestrator.waves import RunOptions
-from orchestrator.waves.steps import step_of
+from orchestrator.waves.steps import advances, step_of
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,3 +102,12 @@ def test_skipped_hosts_end_the_wave_with_failures_named(
     assert "alpha-pbx (skipped, not touched: not enough disk space" in outcome.reason
     rows = {r.hostname: r for r in wl.host_rows(app.open_ledger(s), wave_id)}
     assert rows["bravo-pbx"].status == "skipped" and rows["bravo-pbx"].step == "Fail when full"
+
+
+@pytest.mark.parametrize(("current", "step", "moves"), [
+    ("starting", "precheck", True), ("precheck", "drain", True), ("update", "postcheck", True),
+    ("update", "precheck", False),  # the OS upgrade's verify through pbx_check
+    ("rollback", "postcheck", False), ("postcheck", "rollback", True), ("drain", None, False),
+])
+def test_steps_only_move_forward(current: str, step: str | None, moves: bool) -> None:
+    assert advances(current, step) is moves
