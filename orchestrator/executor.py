@@ -217,6 +217,30 @@ def _envvars(settings: Settings, forks: int) -> dict[str, str]:
     return env
 
 
+# What ansible-playbook inherits from pbxops' own environment: the user's locale, home
+# (ssh reads ~/.ssh), agent and Ansible's own settings. Nothing else: pbxops' environment
+# holds secrets (PBXOPS_SECRET_KEY, a password in PBXOPS_LEDGER_URL) that the playbook never
+# needs, and ansible-runner writes the child's whole environment to artifacts/run/command.
+_INHERITED = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
+    "SSH_AUTH_SOCK", "VIRTUAL_ENV", "PYTHONPATH", "PYTHONUNBUFFERED",
+})
+_INHERITED_PREFIXES = ("LC_", "ANSIBLE_", "MITOGEN_")
+
+
+def child_env(env: Mapping[str, str], ours: set[str]) -> dict[str, str]:
+    """The environment ansible-runner hands ansible-playbook: what pbxops (``ours``) and
+    ansible-runner set for the run, plus only the allowed parts of pbxops' own environment
+    (``_INHERITED``); ``PBXOPS_*`` pass only when the run sets them (``PBXOPS_BOOK``)."""
+    own = os.environ
+    out = {}
+    for name, value in env.items():
+        inherited = name not in ours and own.get(name) == value
+        if not inherited or name in _INHERITED or name.startswith(_INHERITED_PREFIXES):
+            out[name] = value
+    return out
+
+
 def _ensure_ansible_on_path() -> None:
     """ansible-runner looks ansible-playbook up on PATH: put this interpreter's environment
     (the venv, which need not be activated) first."""
@@ -281,14 +305,15 @@ def run_playbook(
     (settings.state_dir / "ansible-tmp").mkdir(parents=True, exist_ok=True)
     _ensure_ansible_on_path()
     nforks = forks or max(1, min(settings.forks, len(hosts) or 1))
-    runner = ansible_runner.run(
+    envvars = _envvars(settings, nforks)
+    runner = ansible_runner.interface.init_runner(
         private_data_dir=str(private),
         project_dir=str(settings.project_dir),
         playbook=str(path),
         inventory=str(inv_file),
         limit=",".join(hosts) if hosts else None,
         extravars=variables,
-        envvars=_envvars(settings, nforks),
+        envvars=envvars,
         forks=nforks,
         binary=str(SHIM_DIR / SHIM),
         **_shim_args(str(path), cmdline),
@@ -302,6 +327,8 @@ def run_playbook(
         suppress_env_files=True,
         rotate_artifacts=0,
     )
+    runner.config.env = child_env(runner.config.env, set(envvars))
+    runner.run()
     _strip_env(private)
     lock_down_outputs(settings, private, variables)
     artifact = Path(runner.config.artifact_dir)

@@ -14,6 +14,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from .errors import ConfigError
+
 PRIVATE_UMASK = 0o077
 
 
@@ -29,8 +31,11 @@ def atomic_write(path: str | Path, text: str, mode: int | None = None) -> None:
     ``mode`` None: a new file's mode under the umask (0600 under pbxops' CLI); never the
     mode an earlier file at ``path`` had."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
@@ -38,8 +43,10 @@ def atomic_write(path: str | Path, text: str, mode: int | None = None) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~current_umask() if mode is None else mode)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"cannot write {target}: {exc.strerror or exc}") from exc
         raise
 
 

@@ -47,12 +47,21 @@ class Vault:
         key = env.get("PBXOPS_SECRET_KEY")
         if key:
             return cls(key.encode())
-        if not key_file.exists():
-            key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(Fernet.generate_key())
-        return cls(key_file.read_bytes().strip())
+        try:
+            if not key_file.exists():
+                key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(Fernet.generate_key())
+            if not key_file.is_file():
+                raise ConfigError(f"secret_key_file {key_file}: not a regular file")
+            data = key_file.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(f"secret_key_file {key_file}: {exc.strerror or exc}") from exc
+        try:
+            return cls(data)
+        except ConfigError as exc:
+            raise ConfigError(f"secret_key_file {key_file}: {exc}") from exc
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

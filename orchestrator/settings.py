@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ConfigError
 
@@ -25,6 +25,9 @@ def _state_dir() -> Path:
     return Path(base) / "pbxops"
 
 
+STRATEGIES = ("mitogen_linear", "mitogen_free", "linear", "free")
+
+
 class Settings(BaseModel):
     """Every knob pbxops has. Paths are absolute after resolution."""
 
@@ -34,12 +37,12 @@ class Settings(BaseModel):
     state_dir: Path = _state_dir()
     ledger_url: str = ""  # empty: sqlite file under state_dir
     project_dir: Path = REPO_ROOT  # playbooks/, roles/, templates/ live here
-    forks: int = 20
+    forks: int = Field(20, ge=1, le=10000)
     # mitogen_linear (default; linear when Mitogen is not installed) | linear | free
     strategy: str = "mitogen_linear"
     ops_email: str = "ops@provider.example"
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_port: int = Field(25, ge=1, le=65535)
     vpn_pool: str = "10.250.0.0/16"
     vpn_hub_endpoint: str = "10.209.0.1:51820"  # where spokes reach the hub (lab: provider side)
     vpn_hub_interface: str = "wgh-0"
@@ -52,6 +55,14 @@ class Settings(BaseModel):
     execution_nodes: tuple[str, ...] = ()
     execution_node_command: str = "ansible-runner"  # how a node starts ansible-runner
     systemd_unit_dir: Path = Path("/etc/systemd/system")  # where `wave schedule` puts its timer
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        """An Ansible strategy pbxops runs with; anything else would fail at the first wave."""
+        if value not in STRATEGIES:
+            raise ValueError(f"unknown strategy {value!r} (one of {', '.join(STRATEGIES)})")
+        return value
 
     @field_validator("execution_nodes", mode="before")
     @classmethod
@@ -81,12 +92,23 @@ class Settings(BaseModel):
         return self.state_dir / "runs"
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML as settings need it: a date-like value stays the text it is (no setting is a
+    date; ``2027-02-30`` would otherwise end in a traceback)."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _config_file(explicit: str | None, env: Mapping[str, str]) -> Path | None:
     named = explicit or env.get("PBXOPS_CONFIG")
     if named:
         path = Path(named)
         if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+            raise ConfigError(f"config file not found (or not a file): {path}")
         return path
     for candidate in (Path("pbxops.yml"), Path.home() / ".config" / "pbxops" / "config.yml"):
         if candidate.is_file():
@@ -98,9 +120,15 @@ def _read_file(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text (byte {exc.start})") from exc
+    try:
+        data = yaml.load(text, Loader=_ConfigLoader) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"config file {path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of setting: value")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -113,15 +141,24 @@ def load_settings(
 ) -> Settings:
     """Resolve every setting: argument > environment > file > default."""
     env = os.environ if env is None else env
-    merged: dict[str, Any] = _read_file(_config_file(config, env))
+    path = _config_file(config, env)
+    merged: dict[str, Any] = _read_file(path)
+    origin = dict.fromkeys(merged, f"config file {path}")
     for name in Settings.model_fields:
         value = env.get(f"PBXOPS_{name.upper()}")
         if value is not None and value != "":
             merged[name] = value
-    merged.update({k: v for k, v in (args or {}).items() if v is not None})
+            origin[name] = f"environment PBXOPS_{name.upper()}"
+    for name, value in (args or {}).items():
+        if value is not None:
+            merged[name] = value
+            origin[name] = f"option --{name.replace('_', '-')}"
     try:
         return Settings(**merged)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"setting {field!r}: {first['msg']}") from exc
+        where = origin.get(str(first["loc"][0]) if first["loc"] else "", "")
+        raise ConfigError(
+            f"setting {field!r}{f' ({where})' if where else ''}: {first['msg']}"
+        ) from exc

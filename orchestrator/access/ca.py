@@ -112,6 +112,44 @@ def _ca_file(ledger: Ledger, vault: Vault, kind: str) -> Iterator[Path]:
         yield path
 
 
+FORWARDING = {
+    "port": "permit-port-forwarding",
+    "agent": "permit-agent-forwarding",
+    "x11": "permit-X11-forwarding",
+}
+
+
+def user_options(forwarding: tuple[str, ...], source_addresses: tuple[str, ...]) -> list[str]:
+    """``ssh-keygen -O`` options of a technician's certificate: a pty and nothing else
+    (ssh-keygen's default also permits port, agent and X11 forwarding and user rc), the
+    forwarding asked for, and the addresses it may be used from."""
+    unknown = sorted(set(forwarding) - set(FORWARDING))
+    if unknown:
+        raise ConfigError(f"unknown forwarding {unknown[0]!r} (one of {', '.join(FORWARDING)})")
+    opts = ["clear", "permit-pty", *(FORWARDING[f] for f in sorted(set(forwarding)))]
+    if source_addresses:
+        opts.append("source-address=" + ",".join(source_addresses))
+    return [arg for opt in opts for arg in ("-O", opt)]
+
+
+def extensions(cert_text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a certificate permits, read back by ``ssh-keygen -L``: (extensions, critical
+    options), e.g. (("permit-pty",), ("source-address 10.250.0.1/32",))."""
+    shown = _ssh_keygen("-L", "-f", "-", input_text=cert_text.strip() + "\n")
+    sections: dict[str, list[str]] = {}
+    current = ""
+    for line in shown.splitlines():
+        stripped = line.strip()
+        if stripped.endswith(":") and stripped[:-1] in ("Critical Options", "Extensions"):
+            current = stripped[:-1]
+            sections[current] = []
+        elif current and line.startswith(" " * 16) and stripped:
+            sections[current].append(stripped)
+        elif not line.startswith(" " * 16):
+            current = ""
+    return tuple(sections.get("Extensions", [])), tuple(sections.get("Critical Options", []))
+
+
 def _stamp(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")
 
@@ -130,6 +168,8 @@ def sign(ledger: Ledger, vault: Vault, req: CertificateRequest) -> tuple[Certifi
             args += ["-V", f"{_stamp(req.valid_after)}:{_stamp(req.valid_before)}"]
             if req.kind == "host":
                 args.append("-h")
+            else:
+                args += user_options(req.forwarding, req.source_addresses)
             _ssh_keygen(*args, str(pub))
             return (ca.parent / "subject-cert.pub").read_text().strip()
 

@@ -39,8 +39,10 @@ from .pool import first_free
 from .routers import RouterConfig
 from .spokes import Spoke, principal, spokes_of
 
-HOST_CERT_DAYS = 365
-HOST_CERT_RENEW_DAYS = 30
+# Host certificates last 30 days (smallstep's default for hosts; Teleport renews its own
+# much sooner); a grant or `access rotate` within the last 10 days of one renews it.
+HOST_CERT_DAYS = 30
+HOST_CERT_RENEW_DAYS = 10
 
 
 @dataclass(frozen=True)

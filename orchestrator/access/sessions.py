@@ -10,7 +10,6 @@ wrong-customer certificate is refused with a clear message; the hosts refuse it 
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +22,7 @@ from ..ledger.access import Certificate, CertificateRequest, certificates
 from ..settings import Settings
 from . import ca
 from .context import Context, open_context
+from .pool import hub_address
 from .service import barred_since, latest_host_certificate, require_active
 from .spokes import principal, spokes_of
 
@@ -81,10 +81,24 @@ def technician_key(ctx: Context, technician: str) -> Path:
     return key
 
 
+def source_addresses(ctx: Context) -> tuple[str, ...]:
+    """Where a technician's session reaches a customer's host from: the hub's own tunnel
+    address (sessions run from the controller, through the hub's interface)."""
+    return (f"{hub_address(ctx.pool)}/32",)
+
+
 def issue(
-    ctx: Context, technician: str, customer_id: str, public_key: str, hours: float, actor: str
+    ctx: Context,
+    technician: str,
+    customer_id: str,
+    public_key: str,
+    hours: float,
+    actor: str,
+    forwarding: tuple[str, ...] = (),
 ) -> tuple[Certificate, str]:
-    """Sign a technician's key for one customer; refused beyond MAX_HOURS or without SLA."""
+    """Sign a technician's key for one customer; refused beyond MAX_HOURS or without SLA.
+    The certificate permits a pty and the ``forwarding`` asked for, nothing else, from the
+    hub's tunnel address only; both are recorded with it."""
     if not 0 < hours <= MAX_HOURS:
         raise RefusedError(f"certificates are short-lived: at most {MAX_HOURS:g} hours")
     since = barred_since(ctx, technician)
@@ -103,17 +117,25 @@ def issue(
         public_key=public_key,
         valid_after=ctx.now - timedelta(minutes=5),
         valid_before=ctx.now + timedelta(hours=hours),
+        forwarding=tuple(sorted(set(forwarding))),
+        source_addresses=source_addresses(ctx),
     )
     cert, text = ca.sign(ctx.ledger, ctx.vault, req)
+    allowed = ", ".join(req.forwarding) or "none"
     ctx.ledger.record(
         ActionRecord(
             kind="access.certificate",
             customer_id=customer_id,
             contract_id=contract,
             summary=f"certificate serial {cert.serial} for {technician}, valid until "
-            f"{cert.valid_before:%Y-%m-%d %H:%M} UTC",
+            f"{cert.valid_before:%Y-%m-%d %H:%M} UTC; forwarding: {allowed}",
             actor=actor,
-            detail={"serial": cert.serial, "principals": list(cert.principals)},
+            detail={
+                "serial": cert.serial,
+                "principals": list(cert.principals),
+                "forwarding": list(req.forwarding),
+                "source_addresses": list(req.source_addresses),
+            },
         )
     )
     return cert, text
@@ -137,15 +159,24 @@ def check(ctx: Context, cert: Certificate, customer_id: str) -> None:
 
 
 def _current(
-    ctx: Context, technician: str, customer_id: str, public_key: str
+    ctx: Context, technician: str, customer_id: str, public_key: str, forwarding: tuple[str, ...]
 ) -> Certificate | None:
+    """A valid certificate of this key that permits exactly what is asked for now (an
+    older one that permits more, or less, is not reused)."""
     margin = ctx.now + timedelta(minutes=10)
+    want = set(user_extensions(forwarding))
     for cert in reversed(
         certificates(ctx.ledger, customer_id=customer_id, subject=technician, kind="user")
     ):
         if cert.public_key == public_key and cert.valid_at(ctx.now) and cert.valid_before > margin:
-            return cert
+            extensions, options = ca.extensions(cert.certificate)
+            if set(extensions) == want and options:
+                return cert
     return None
+
+
+def user_extensions(forwarding: tuple[str, ...]) -> list[str]:
+    return ["permit-pty", *(ca.FORWARDING[f] for f in forwarding if f in ca.FORWARDING)]
 
 
 def open_session(
@@ -156,15 +187,18 @@ def open_session(
     hours: float = DEFAULT_HOURS,
     renew: bool = False,
     actor: str | None = None,
+    forwarding: tuple[str, ...] = (),
 ) -> Session:
     """Key, a valid certificate (reused while valid unless ``renew``) and the targets."""
     ctx = open_context(settings)
     active = require_active(ctx, customer_id)
     key = technician_key(ctx, technician)
     public = key.with_suffix(".pub").read_text().strip()
-    cert = None if renew else _current(ctx, technician, customer_id, public)
+    cert = None if renew else _current(ctx, technician, customer_id, public, forwarding)
     if cert is None:
-        cert = issue(ctx, technician, customer_id, public, hours, actor or technician)[0]
+        cert = issue(
+            ctx, technician, customer_id, public, hours, actor or technician, forwarding
+        )[0]
     cert_file = key.parent / f"{customer_id}-cert.pub"
     cert_file.write_text(cert.certificate + "\n")
     creds = remote.Credentials(LOGIN_USER, key, cert_file, _known_hosts(ctx))
@@ -210,7 +244,7 @@ def run(settings: Settings, session: Session, command: list[str]) -> list[remote
     other hosts still run."""
     ctx = open_context(settings)
     check(ctx, _refresh(ctx, session.certificate), session.customer_id)
-    text = shlex.join(command)
+    text = remote.command_line(command)
     results = []
     for host, address in session.targets:
         host_cert = latest_host_certificate(ctx, host)

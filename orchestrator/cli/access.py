@@ -9,7 +9,7 @@ from collections.abc import Callable
 import click
 
 from .. import remote
-from ..access import service, sessions
+from ..access import ca, service, sessions
 from . import settings_of
 from .output import json_option, print_json, print_table
 
@@ -129,6 +129,13 @@ def rotate(ctx: click.Context, customer: str, as_json: bool) -> None:
 @click.argument("command", nargs=-1)
 @click.option("--host", help="Which of the customer's hosts (default: the first).")
 @click.option("--hours", type=float, default=sessions.DEFAULT_HOURS, show_default=True)
+@click.option(
+    "--forward",
+    "forwarding",
+    type=click.Choice(sorted(ca.FORWARDING)),
+    multiple=True,
+    help="Let the certificate permit this forwarding too (recorded); default: a pty only.",
+)
 @click.pass_context
 def login(
     ctx: click.Context,
@@ -137,10 +144,13 @@ def login(
     command: tuple[str, ...],
     host: str | None,
     hours: float,
+    forwarding: tuple[str, ...],
 ) -> None:
     """Open an SSH session as TECHNICIAN on CUSTOMER's host through the tunnel."""
     settings = settings_of(ctx)
-    session = sessions.open_session(settings, technician, customer, hours=hours)
+    session = sessions.open_session(
+        settings, technician, customer, hours=hours, forwarding=forwarding
+    )
     argv = sessions.login_argv(settings, session, host, list(command))
     click.echo(
         f"certificate serial {session.certificate.serial}, valid until "

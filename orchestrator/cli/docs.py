@@ -22,6 +22,7 @@ def group(ctx: click.Context, customers: tuple[str, ...], out: Path | None) -> N
     """Write CUSTOMERS' documentation as Markdown and HTML (no secrets)."""
     settings = settings_of(ctx)
     target = out or settings.state_dir / "docs"
-    for customer in customers:
-        r = service.customer_docs(settings, customer, target)
+    for customer, r in zip(
+        dict.fromkeys(customers), service.customers_docs(settings, customers, target), strict=True
+    ):
         click.echo(f"{customer}: {r.markdown} {r.html}")

@@ -60,12 +60,17 @@ def render(ctx: click.Context, customer: str, hostname: str | None, out: Path | 
     """Render and validate every phone file of CUSTOMER; nothing is published."""
     ws = _workspace(ctx)
     hosts = service.render_customer(ws, customer, hostname)
-    if show_secrets:
-        if out is None:
-            raise RefusedError("--show-secrets with render needs --out DIR (files are not printed)")
-        service.record_secrets_shown(ws, customer, actor(), f"phones render --out {out}")
+    if show_secrets and out is None:
+        raise RefusedError("--show-secrets with render needs --out DIR (files are not printed)")
     if out is not None:
-        service.write_rendered(hosts, out, reveal=show_secrets)
+        written = service.write_rendered(hosts, out, reveal=show_secrets)
+        if show_secrets:  # recorded once the passwords are in files, and only then
+            try:
+                service.record_secrets_shown(ws, customer, actor(), f"phones render --out {out}")
+            except BaseException:
+                for path in written:
+                    path.unlink(missing_ok=True)
+                raise
     rows = [
         {"host": h.hostname, "file": f.name, "vendor": f.vendor, "mac": f.mac,
          "extension": f.extension, "bytes": len(f.content.encode())}
@@ -91,9 +96,9 @@ def diff(ctx: click.Context, customer: str, hostname: str | None, show_secrets: 
          as_json: bool) -> None:
     """What a publish would change, against the last successful publish."""
     ws = _workspace(ctx)
-    if show_secrets:
-        service.record_secrets_shown(ws, customer, actor(), "phones diff")
     changes = service.diff_customer(ws, customer, reveal=show_secrets, hostname=hostname)
+    if show_secrets:  # recorded before anything is shown, once there is something to show
+        service.record_secrets_shown(ws, customer, actor(), "phones diff")
     if as_json:
         print_json([c.__dict__ for c in changes])
         return

@@ -32,7 +32,11 @@ class SweepOutcome:
 
 
 def _title(h: HostHealth) -> str:
-    return f"{h.host}: " + "; ".join(c.message for c in h.failing)
+    """One line (a check's message may carry a host's multi-line output), within the
+    length an incident title may have."""
+    text = " ".join((f"{h.host}: " + "; ".join(c.message for c in h.failing)).split())
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= incidents.MAX_TITLE else text[: incidents.MAX_TITLE - 1] + "…"
 
 
 def open_for_failing(

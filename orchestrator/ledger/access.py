@@ -108,6 +108,10 @@ class CertificateRequest:
     public_key: str
     valid_after: datetime
     valid_before: datetime
+    # user certificates: forwarding beyond a pty (``port``, ``agent``, ``x11``), only when
+    # asked for; the addresses the certificate may be used from (empty: not bound)
+    forwarding: tuple[str, ...] = ()
+    source_addresses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

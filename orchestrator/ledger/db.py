@@ -16,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, delete, event, select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import ConfigError
@@ -45,17 +45,45 @@ def _engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigError(f"ledger URL is not a database URL: {url!r}") from exc
+        raise ConfigError(
+            "ledger URL is not a database URL (sqlite:///FILE or postgresql+psycopg2://USER@HOST/DB)"
+        ) from exc
     sqlite_file = None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         sqlite_file = Path(parsed.database)
-        sqlite_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    engine = create_engine(parsed, pool_pre_ping=True, future=True)
+        _check_sqlite_file(sqlite_file)
+    try:
+        engine = create_engine(parsed, pool_pre_ping=True, future=True)
+    except (NoSuchModuleError, ImportError) as exc:
+        shown = parsed.render_as_string(hide_password=True)
+        raise ConfigError(
+            f"ledger URL {shown}: unknown database or driver {parsed.drivername!r} "
+            "(use sqlite:///FILE or postgresql+psycopg2://...)"
+        ) from exc
     if sqlite_file is not None:
         event.listen(engine, "connect", lambda *_: _private(sqlite_file))
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _check_sqlite_file(path: Path) -> None:
+    """A new ledger is made only where there is none: an existing empty file (0 bytes, as a
+    lost or truncated ledger looks) or something that is not a regular file is an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = path.stat() if path.exists() else None
+    except OSError as exc:
+        raise ConfigError(f"ledger {path}: {exc.strerror or exc}") from exc
+    if info is None:
+        return
+    if not path.is_file():
+        raise ConfigError(f"ledger {path} is not a regular file")
+    if info.st_size == 0:
+        raise ConfigError(
+            f"ledger {path} is empty (0 bytes): a lost ledger is not started afresh; restore it "
+            "from its backup (or remove the empty file to begin a new ledger)"
+        )
 
 
 def _private(path: Path) -> None:
@@ -80,11 +108,13 @@ class Ledger:
 
     def __init__(self, url: str, *, upgrade: bool = True) -> None:
         self.url = url
-        self.safe_url = make_url(url).render_as_string(hide_password=True) if "://" in url else url
         self.engine = _engine(url)
+        self.safe_url = self.engine.url.render_as_string(hide_password=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if upgrade:
             self.upgrade()
+        else:
+            self.current()  # a file that is no database, or a newer schema: said here
 
     def _alembic(self) -> Config:
         cfg = Config()
@@ -95,8 +125,20 @@ class Ledger:
         return set(ScriptDirectory.from_config(self._alembic()).get_heads())
 
     def current(self) -> set[str]:
+        """The migrations the database is at; ConfigError when it is at one this pbxops
+        does not know (written by a newer pbxops: `db upgrade` cannot help)."""
         with self._connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads())
+            current = set(MigrationContext.configure(conn).get_current_heads())
+        script = ScriptDirectory.from_config(self._alembic())
+        known = {rev.revision for rev in script.walk_revisions()}
+        unknown = sorted(current - known)
+        if unknown:
+            raise ConfigError(
+                f"ledger {self.safe_url} is at migration {', '.join(unknown)}, which this pbxops "
+                "does not know: it was written by a newer pbxops (install that version; "
+                "`pbxops db upgrade` cannot go back)"
+            )
+        return current
 
     def upgrade(self) -> list[str]:
         """Apply every pending migration (all branches); return what was applied."""
@@ -114,7 +156,7 @@ class Ledger:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except OperationalError as exc:
+        except DatabaseError as exc:  # OperationalError, or a file that is not a database
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise ConfigError(f"cannot open ledger {self.safe_url}: {reason}") from exc
 

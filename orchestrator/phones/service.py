@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import NotFoundError, RefusedError
 from ..fleet import Fleet, HostRef, load_book
+from ..fsutil import atomic_write
 from ..ledger import ActionRecord, Ledger
 from ..ledger import phones as ledger_phones
 from ..model import Customer, HardwareMaintenance, Hosting, HourPackage, SoftwareMaintenance, System
@@ -150,11 +151,11 @@ def write_rendered(hosts: Sequence[HostFiles], out: Path, reveal: bool) -> list[
     written = []
     for host in hosts:
         directory = out / host.hostname
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         for f in host.files.files:
             path = directory / f.name
-            path.touch(mode=0o600)
-            path.write_text(f.content if reveal else host.files.redact(f.content))
+            # a new 0600 file renamed into place: never through a link at ``path``, never
+            # keeping an older file's mode
+            atomic_write(path, f.content if reveal else host.files.redact(f.content), 0o600)
             written.append(path)
     return written
 

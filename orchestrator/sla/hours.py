@@ -10,6 +10,7 @@ billable when asked for explicitly (``billable=True``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -73,6 +74,8 @@ def balances(fleet: Fleet, ledger: Ledger, customer_id: str, day: date) -> list[
 
 
 def _validate(hours: float, text: str) -> None:
+    if not math.isfinite(hours):
+        raise RefusedError(f"hours must be a number of hours, got {hours}")
     if hours <= 0:
         raise RefusedError(f"hours must be positive, got {hours:g}")
     if hours > 1000:

@@ -36,6 +36,23 @@ class Opened:
     mail_error: str | None = None
 
 
+MAX_TITLE = 300
+
+
+def check_title(title: str) -> None:
+    """One line of text: a line break or control character would end up in a mail header
+    (after the incident was committed) and in every report."""
+    if not title.strip():
+        raise RefusedError("an incident needs a title saying what is wrong")
+    bad = next((c for c in title if not c.isprintable()), None)
+    if bad is not None:
+        raise RefusedError(
+            f"incident title: one line without control characters (found {bad!r})"
+        )
+    if len(title) > MAX_TITLE:
+        raise RefusedError(f"incident title: at most {MAX_TITLE} characters, got {len(title)}")
+
+
 def open_incident(
     fleet: Fleet,
     ledger: Ledger,
@@ -52,8 +69,7 @@ def open_incident(
     customer = fleet.customer(customer_id)
     if host is not None and host not in {s.hostname for s in customer.systems}:
         raise NotFoundError(f"customer {customer_id!r} has no system {host!r}")
-    if not title.strip():
-        raise RefusedError("an incident needs a title saying what is wrong")
+    check_title(title)
     terms = terms_for(customer, host, now)
     inc = store.add_incident(
         ledger,

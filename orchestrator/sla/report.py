@@ -55,19 +55,32 @@ def _named(text: str) -> tuple[date, date] | None:
     return None
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)  # what a report may cover
+
+
+def _in_range(day: date, option: str) -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise RefusedError(f"{option} {day}: outside {FIRST_DAY}..{LAST_DAY}")
+    return day
+
+
 def parse_period(period: str | None, start: date | None, end: date | None, today: date) -> Period:
     """``--period 2026-11|2026-Q4|2026`` or ``--from/--to`` (``--to`` inclusive); default:
     the current month. Unknown or empty periods are refused."""
     if period and (start or end):
         raise RefusedError("give --period or --from/--to, not both")
     if period:
-        named = _named(period.strip())
+        try:
+            named = _named(period.strip())
+        except ValueError:  # year 0 or past 9999
+            raise RefusedError(f"--period {period}: outside {FIRST_DAY}..{LAST_DAY}") from None
         if named is None:
             raise RefusedError(f"unknown period {period!r}: use YYYY-MM, YYYY-Qn or YYYY")
+        _in_range(named[0], "--period")
         return Period(_utc(named[0]), _utc(named[1]), period.strip())
     if start or end:
-        lo = start or date(today.year, today.month, 1)
-        hi = end or today
+        lo = _in_range(start, "--from") if start else date(today.year, today.month, 1)
+        hi = _in_range(end, "--to") if end else today
         if hi < lo:
             raise RefusedError(f"period ends ({hi}) before it starts ({lo})")
         return Period(_utc(lo), _utc(hi + timedelta(days=1)), f"{lo}..{hi}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import getpass
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..errors import RefusedError
 from ..fleet import Fleet, load_book
 from ..health.service import SweepOutcome, run_sweep
 from ..health.sweep import SweepOptions
@@ -68,6 +69,25 @@ def health_sweep(
     )
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def when(at: datetime | None, option: str = "--at") -> datetime:
+    """The moment something happened: now, or ``at`` — which has already happened (up to a
+    few minutes of clock skew) and is no earlier than 2000."""
+    moment = now()
+    if at is None:
+        return moment
+    if at.tzinfo is None:
+        raise RefusedError(f"{option} {at:%Y-%m-%dT%H:%M}: give the UTC offset (+01:00)")
+    if at > moment + CLOCK_SKEW:
+        raise RefusedError(f"{option} {at.isoformat()} is in the future (now {moment:%Y-%m-%dT%H:%M}Z)")
+    if at < EARLIEST:
+        raise RefusedError(f"{option} {at.isoformat()} is before {EARLIEST:%Y-%m-%d}")
+    return at
+
+
 def incident_open(
     settings: Settings,
     customer: str,
@@ -76,6 +96,8 @@ def incident_open(
     at: datetime | None,
     mail: bool,
 ) -> incidents_mod.Opened:
+    moment = when(at)
+    incidents_mod.check_title(title)
     fleet, ledger = _open(settings)
     return incidents_mod.open_incident(
         fleet,
@@ -84,14 +106,15 @@ def incident_open(
         customer_id=customer,
         title=title,
         actor=actor(),
-        now=at or now(),
+        now=moment,
         host=host,
     )
 
 
 def incident_ack(settings: Settings, ident: str, at: datetime | None) -> Incident:
+    moment = when(at)
     ledger = Ledger(settings.ledger)
-    return incidents_mod.acknowledge(ledger, incidents_mod.parse_id(ident), actor(), at or now())
+    return incidents_mod.acknowledge(ledger, incidents_mod.parse_id(ident), actor(), moment)
 
 
 def incident_resolve(settings: Settings, ident: str, cause: str) -> Incident:
@@ -170,6 +193,27 @@ def contracts_history(
 
 
 def customer_docs(settings: Settings, customer: str, out: Path) -> docs_mod.Rendered:
+    return customers_docs(settings, (customer,), out)[0]
+
+
+def customers_docs(
+    settings: Settings, customers: tuple[str, ...], out: Path
+) -> list[docs_mod.Rendered]:
+    """Every customer's page rendered first, then written: an unknown customer or a page
+    that does not render leaves no file of any customer behind."""
+    from ..fsutil import atomic_write
+
     fleet, ledger = _open(settings)
     templates = settings.project_dir / "templates" / "docs"
-    return docs_mod.write_docs(fleet, ledger, customer, now(), templates, out)
+    moment = now()
+    pages = [
+        (c, docs_mod.render(docs_mod.context(fleet, ledger, c, moment), templates))
+        for c in dict.fromkeys(customers)
+    ]
+    written = []
+    for c, (md, html) in pages:
+        paths = docs_mod.Rendered(out / f"{c}.md", out / f"{c}.html")
+        atomic_write(paths.markdown, md)
+        atomic_write(paths.html, html)
+        written.append(paths)
+    return written

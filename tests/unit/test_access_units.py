@@ -250,3 +250,55 @@ def test_a_revoked_technician_gets_no_new_certificate_until_reinstated(tmp_path:
     service.reinstate(settings, "mweber", "ops")
     cert, _ = sessions.issue(open_context(settings), "mweber", "clinic-nord", public, 1, "ops")
     assert cert.revoked_at is None
+
+
+# -- issue 15, finding 5: what certificates permit ---------------------------------------
+
+
+def test_a_technician_certificate_permits_a_pty_from_the_hub_only(tmp_path: Path) -> None:
+    settings = load_settings(
+        args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
+    )
+    ctx = open_context(settings)
+    ca.ensure_ca(ctx.ledger, ctx.vault, "user")
+    _, text = sessions.issue(ctx, "mweber", "clinic-nord", _user_key(tmp_path), 1, "ops")
+    extensions, options = ca.extensions(text)
+    assert extensions == ("permit-pty",)
+    assert options == (f"source-address {pool.hub_address(ctx.pool)}/32",)
+    row = ctx.ledger.actions(kind_prefix="access.certificate")[-1]
+    assert row.detail["forwarding"] == [] and "forwarding: none" in row.summary
+    assert row.detail["source_addresses"] == [f"{pool.hub_address(ctx.pool)}/32"]
+
+
+def test_forwarding_is_permitted_only_when_asked_for_and_recorded(tmp_path: Path) -> None:
+    settings = load_settings(
+        args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
+    )
+    ctx = open_context(settings)
+    ca.ensure_ca(ctx.ledger, ctx.vault, "user")
+    public = _user_key(tmp_path)
+    _, text = sessions.issue(ctx, "mweber", "clinic-nord", public, 1, "ops", ("agent",))
+    assert ca.extensions(text)[0] == ("permit-agent-forwarding", "permit-pty")
+    row = ctx.ledger.actions(kind_prefix="access.certificate")[-1]
+    assert row.detail["forwarding"] == ["agent"] and "forwarding: agent" in row.summary
+    with pytest.raises(ConfigError, match="unknown forwarding"):
+        sessions.issue(ctx, "mweber", "clinic-nord", public, 1, "ops", ("everything",))
+
+
+def test_host_certificates_last_at_most_30_days(tmp_path: Path) -> None:
+    from orchestrator.access import service
+
+    settings = load_settings(
+        args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
+    )
+    ctx = open_context(settings)
+    ca.ensure_ca(ctx.ledger, ctx.vault, "host")
+    spoke = spokes_of(ctx.fleet, "clinic-nord", ctx.today)[0]
+    text = service.host_certificate(ctx, spoke, _user_key(tmp_path), "10.250.0.2", False)
+    shown = subprocess.run(
+        ["ssh-keygen", "-L", "-f", "-"], input=text, capture_output=True, text=True, check=True
+    ).stdout
+    valid = next(line for line in shown.splitlines() if "Valid:" in line).split()
+    start, end = datetime.fromisoformat(valid[2]), datetime.fromisoformat(valid[4])
+    assert "host certificate" in shown
+    assert end - start <= timedelta(days=30, minutes=5)
