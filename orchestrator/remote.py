@@ -34,6 +34,13 @@ class Credentials:
     known_hosts: Path
 
 
+def command_line(argv: list[str]) -> str:
+    """The command line a host's shell gets, as ssh builds it: the arguments joined by single
+    spaces, unquoted (``run acme -- 'systemctl status asterisk'`` runs what ``ssh host
+    'systemctl status asterisk'`` runs; quoting each argument made it one program name)."""
+    return " ".join(argv)
+
+
 def ssh_argv(creds: Credentials, address: str, command: list[str]) -> list[str]:
     """OpenSSH with the certificate; hosts verified by the host CA, never by TOFU."""
     return [
