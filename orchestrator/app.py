@@ -403,6 +403,13 @@ def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
     return rows
 
 
+def wave_mail_failure(settings: Settings, wave_id: int) -> str | None:
+    """Why the wave's latest summary mail was not sent (its ledger line), None if it was."""
+    mails = [a for a in open_ledger(settings).actions(customer_id="*", kind_prefix="wave.mail")
+             if (a.detail or {}).get("wave") == wave_id]
+    return mails[-1].summary if mails and mails[-1].outcome == "failed" else None
+
+
 def _mail_wave(settings: Settings, ledger: Ledger, wave_id: int, outcome: WaveOutcome) -> None:
     """The wave's result to the ops address; a mail failure is recorded, never fatal."""
     from email.message import EmailMessage

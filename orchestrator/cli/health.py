@@ -83,6 +83,15 @@ def _render(outcome: SweepOutcome) -> None:
         click.echo(f"still open: {ticket}")
 
 
+def warn_failed_mails(outcome: SweepOutcome) -> None:
+    """A notification that did not go out is said on stderr in every output format (the
+    ledger has it too), so nobody assumes the customer's team was told."""
+    for o in outcome.opened:
+        if o.mail_error:
+            click.echo(f"warning: notification mail for {o.incident.ticket} failed: "
+                       f"{o.mail_error}", err=True)
+
+
 def _as_json(outcome: SweepOutcome) -> dict[str, Any]:
     return {
         "duration_s": outcome.result.duration_s,
@@ -124,6 +133,7 @@ def sweep(
         print_json(_as_json(outcome))
     else:
         _render(outcome)
+    warn_failed_mails(outcome)
     if outcome.result.failing:
         ctx.exit(1)
 

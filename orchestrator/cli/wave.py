@@ -237,6 +237,8 @@ def _finish(ctx: click.Context, outcome: WaveOutcome, as_json: bool) -> None:
     else:
         counts = ", ".join(f"{v} {k}" for k, v in sorted(outcome.counts.items()))
         click.echo(f"wave {outcome.wave_id}: {outcome.status} ({counts}) {outcome.reason}".rstrip())
+    if failure := app.wave_mail_failure(settings_of(ctx), outcome.wave_id):
+        click.echo(f"warning: {failure}; see pbxops wave report {outcome.wave_id}", err=True)
     code = {
         "halted": EXIT_HALTED,
         "completed_with_failures": EXIT_FAILURES,
