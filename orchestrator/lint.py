@@ -22,6 +22,7 @@ import jinja2
 
 from .errors import ConfigError
 from .fleet import validate_book
+from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,42 @@ class CheckResult:
     @property
     def ok(self) -> bool:
         return not self.findings
+
+
+@dataclass(frozen=True)
+class Target:
+    """The tree a lint checks and why that one: a CI job in another checkout must lint
+    that checkout, never silently the tree pbxops was installed from."""
+
+    project: Path
+    book: Path
+    why: str
+
+
+def find_project(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` with playbooks/ and roles/."""
+    for folder in (start, *start.parents):
+        if (folder / "playbooks").is_dir() and (folder / "roles").is_dir():
+            return folder
+    return None
+
+
+def lint_target(settings: Settings, explicit: Path | None, cwd: Path) -> Target:
+    """--project > a configured project_dir > the project around the current directory >
+    the installed tree. The book follows the project (its inventory/demo) unless set."""
+    if explicit is not None:
+        project, why = explicit, "--project"
+    elif "project_dir" in settings.model_fields_set:
+        project, why = settings.project_dir, "configured project_dir"
+    elif (here := find_project(cwd)) is not None:
+        project, why = here, "the current directory"
+    else:
+        project, why = settings.project_dir, "the installed tree (no playbooks/ and roles/ here)"
+    project = project.resolve()
+    book = settings.book
+    if "book" not in settings.model_fields_set and (project / "inventory" / "demo").is_dir():
+        book = project / "inventory" / "demo"
+    return Target(project, book.resolve(), why)
 
 
 def _tool(name: str) -> str:

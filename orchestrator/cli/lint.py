@@ -15,7 +15,8 @@ from .output import console, json_option, print_json
 @click.option(
     "--project",
     type=click.Path(file_okay=False, exists=True),
-    help="Project directory with playbooks/ and roles/ (default: this checkout).",
+    help="Project directory with playbooks/ and roles/ (default: the one the current "
+    "directory is in, else the tree pbxops was installed from; the tree is printed).",
 )
 @click.option(
     "--check",
@@ -29,16 +30,21 @@ from .output import console, json_option, print_json
 def group(ctx: click.Context, project: str | None, only: tuple[str, ...], as_json: bool) -> None:
     """Run yamllint, ansible-lint (production profile), syntax checks of every playbook,
     template rendering and book validation; one summary, exit 1 on any finding."""
-    settings = settings_of(ctx)
-    root = Path(project) if project else settings.project_dir
+    target = lint_mod.lint_target(settings_of(ctx), Path(project) if project else None,
+                                  Path.cwd())
     out = console()
+    if not as_json:
+        click.echo(f"linting {target.project} ({target.why}), book {target.book}")
     with out.status("linting...") if not as_json else _null():
-        results = lint_mod.run_lint(root.resolve(), settings.book, only)
+        results = lint_mod.run_lint(target.project, target.book, only)
     total = sum(len(r.findings) for r in results)
     if as_json:
         print_json(
             {
                 "ok": total == 0,
+                "project": str(target.project),
+                "project_from": target.why,
+                "book": str(target.book),
                 "checks": [
                     {
                         "check": r.check,
