@@ -76,6 +76,9 @@ def plan(
     as_json: bool,
 ) -> None:
     """Plan a wave for RELEASE: entitled systems only, canary first, each host in its window."""
+    if at is not None and not 2000 <= at.year <= 2999:
+        raise click.BadParameter(f"{at:%Y-%m-%d} is outside the years 2000-2999",
+                                 param_hint="--at")
     options = PlanOptions(canary_size, batch_size, batch_percent, horizon_days, customers)
     when = at.replace(tzinfo=UTC) if at else None
     wave_id, wave = app.plan_wave(settings_of(ctx), release_id, when, options, save=not dry_run)
