@@ -23,6 +23,7 @@ from .fsutil import atomic_write
 from .inventory import render_inventory, static_inventory
 from .ledger import ActionRecord, Ledger
 from .ledger import waves as wl
+from .ledger.models import as_utc
 from .model import OsUpgrade, PbxRelease
 from .planner import PlanOptions, WavePlan
 from .settings import Settings
@@ -218,7 +219,12 @@ def retry_failed(
     again = [r.hostname for r in wl.host_rows(ledger, wave_id)
              if HostState(r.status) in UNSUCCESSFUL]
     if not again:
-        raise RefusedError(f"wave {wave_id} has no failed, rolled-back or skipped host to retry")
+        left = [r.hostname for r in wl.host_rows(ledger, wave_id)
+                if r.status in (wl.PENDING, wl.RUNNING)]
+        hint = f"; `pbxops wave resume {wave_id}` goes on with its {len(left)} host(s) left" \
+            if left else ""
+        raise RefusedError(
+            f"wave {wave_id} has no failed, rolled-back or skipped host to retry{hint}")
     opts = replace(options, only_hosts=tuple(again))
     return _drive(settings, wave_id, opts, Command.RETRY_FAILED, on_event, clock, driver)
 
@@ -336,8 +342,10 @@ def _next_firing(settings: Settings, row: wl.WaveRow) -> str:
 
 def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]:
     ledger = open_ledger(settings)
-    waves = [w for w in (wl.get_wave(ledger, wave_id),) if w] if wave_id else wl.list_waves(ledger)
-    if wave_id and not waves:
+    one = wave_id is not None
+    found = wl.get_wave(ledger, wave_id) if wave_id is not None else None
+    waves = ([found] if found else []) if one else wl.list_waves(ledger)
+    if one and not waves:
         raise NotFoundError(f"no wave with id {wave_id} in the ledger")
     out = []
     for w in waves:
@@ -351,12 +359,12 @@ def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]
                 "target": w.target,
                 "status": w.status,
                 "reason": w.reason,
-                "created_at": w.created_at.isoformat(),
+                "created_at": as_utc(w.created_at).isoformat(timespec="seconds"),
                 "created_by": w.created_by,
                 "hosts": counts,
                 "overrides": w.options.get("overrides", []),
                 "next_run": _next_firing(settings, w),
-                **({"host_rows": _host_states(ledger, w.id)} if wave_id else {}),
+                **({"host_rows": _host_states(ledger, w.id)} if one else {}),
             }
         )
     return out
@@ -389,8 +397,10 @@ def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
                 "status": r.status,
                 "version_before": r.version_before,
                 "version_after": r.version_after,
-                "started_at": r.started_at.isoformat() if r.started_at else "",
-                "finished_at": r.finished_at.isoformat() if r.finished_at else "",
+                "started_at": as_utc(r.started_at).isoformat(timespec="seconds")
+                if r.started_at else "",
+                "finished_at": as_utc(r.finished_at).isoformat(timespec="seconds")
+                if r.finished_at else "",
                 "seconds": round(took, 1) if took is not None else "",
                 "attempts": r.attempts,
                 "step": r.step,

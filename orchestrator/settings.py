@@ -134,6 +134,21 @@ def _read_file(path: Path | None) -> dict[str, Any]:
     return {str(k).replace("-", "_"): v for k, v in data.items()}
 
 
+def _lab_ssh_config(merged: dict[str, Any]) -> None:
+    """The one rule for every command: no ``ssh_config`` set and a lab up (its
+    ``lab_run_dir`` has an ssh_config) -> the lab's, so the README's commands reach the lab
+    hosts as `pbxops lab ssh` does; else the user's own SSH configuration."""
+    if merged.get("ssh_config") not in (None, ""):
+        return
+    run_dir = merged.get("lab_run_dir") or Settings.model_fields["lab_run_dir"].default
+    try:
+        lab_config = Path(str(run_dir)) / "ssh_config"
+        if lab_config.is_file():
+            merged["ssh_config"] = str(lab_config)
+    except (OSError, ValueError):
+        return
+
+
 def load_settings(
     args: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
@@ -153,6 +168,7 @@ def load_settings(
         if value is not None:
             merged[name] = value
             origin[name] = f"option --{name.replace('_', '-')}"
+    _lab_ssh_config(merged)
     try:
         return Settings(**merged)
     except ValidationError as exc:

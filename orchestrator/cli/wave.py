@@ -329,6 +329,8 @@ def unschedule(ctx: click.Context, wave_id: int) -> None:
 @click.pass_context
 def abort(ctx: click.Context, wave_id: int, reason: str, as_json: bool) -> None:
     """End a wave for good: hosts not started are cancelled. Refused while it runs."""
+    if not reason.strip():
+        raise click.UsageError("--reason TEXT must say why (it is recorded)")
     counts = app.abort_wave(settings_of(ctx), wave_id, reason)
     if as_json:
         print_json({"wave": wave_id, "status": "aborted", "hosts": counts})

@@ -43,15 +43,9 @@ def mailer(settings: Settings) -> Mailer:
 
 
 def default_ssh_config(settings: Settings) -> Path | None:
-    """The ``ssh_config`` setting, else the lab's when a lab is up, else None (the user's
-    own SSH config)."""
-    from ..lab.paths import LabPaths
-
-    if settings.ssh_config is not None:
-        return Path(settings.ssh_config)
-
-    path = LabPaths.of(settings).ssh_config
-    return path if path.is_file() else None
+    """The ``ssh_config`` setting (the lab's when a lab is up and none is set: one rule in
+    settings.load_settings), else None (the user's own SSH config)."""
+    return Path(settings.ssh_config) if settings.ssh_config is not None else None
 
 
 def health_sweep(

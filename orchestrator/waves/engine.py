@@ -101,12 +101,14 @@ class Driver:
 def refusal(wave_id: int, state: WaveState, command: Command, reason: str) -> str:
     """The operator's message when the table refuses a command, naming what to do."""
     if state == WaveState.HALTED and command in (Command.RUN, Command.RESUME):
-        return (f"wave {wave_id} is halted: {reason} — nothing beyond that starts. Fix the "
-                f"cause and `pbxops wave retry-failed {wave_id}`, or go on anyway with "
-                f"`pbxops wave resume {wave_id} --override-halt --reason TEXT` (recorded)")
+        return f"wave {wave_id} is halted: {reason}"
+    if state == WaveState.COMPLETED_WITH_FAILURES and command != Command.RETRY_FAILED:
+        return (f"wave {wave_id} is already {state}: `pbxops wave retry-failed {wave_id}` "
+                "runs its failed hosts again")
     if state in (WaveState.COMPLETED, WaveState.COMPLETED_WITH_FAILURES,
                  WaveState.ABORTED):
-        return f"wave {wave_id} is already {state}"
+        return (f"wave {wave_id} is already {state}; to run the release again, plan a new "
+                "wave (`pbxops wave plan --release ...`)")
     if command == Command.OVERRIDE_HALT:
         return f"wave {wave_id} is {state}, not halted: nothing to override"
     if command == Command.RUN:
@@ -248,7 +250,9 @@ class Engine:
         halt = self._halt()
         pending = [h for h, s in self.states.items() if s == HostState.PENDING]
         closed = [h for h in pending if self.gates.check(h, self.clock()).gate == Gate.WAIT]
-        status = derive(self.states.values(), halted=bool(halt), waiting=bool(waiting or closed))
+        left = bool(pending) or any(st == HostState.RUNNING for st in self.states.values())
+        status = derive(self.states.values(), halted=bool(halt) and left,
+                        waiting=bool(waiting or closed))
         return WaveOutcome(self.id, status, self._reason(status, halt, pending),
                            {h: str(s) for h, s in self.states.items()})
 
@@ -259,14 +263,19 @@ class Engine:
                          f"`pbxops wave resume {self.id} --override-halt --reason TEXT` to go on "
                          "anyway (recorded)")
         elif status == WaveState.WAITING:
+            opens = [d.at for d in (self.gates.check(h, self.clock()) for h in pending) if d.at]
+            when = f" (next opening {min(opens).isoformat(timespec='minutes')})" if opens else ""
             parts.append(f"{len(pending)} host(s) wait for their maintenance window "
-                         f"({', '.join(pending)}); run `pbxops wave resume {self.id}` then "
-                         f"(or `pbxops wave schedule {self.id}`)")
+                         f"({', '.join(pending)}){when}; run `pbxops wave resume {self.id}` then, "
+                         f"or let a controller with systemd do it: `pbxops wave schedule "
+                         f"{self.id}`")
         elif status == WaveState.PAUSED:
             parts.append(f"{len(pending)} host(s) not started yet ({', '.join(pending)}); "
                          f"`pbxops wave resume {self.id}` goes on")
         elif status == WaveState.INTERRUPTED:
             parts.append(f"hosts still in flight; `pbxops wave resume {self.id}` re-checks them")
+        if halt and status != WaveState.HALTED:
+            parts.append(f"no host left to run; the wave stopped on: {halt}")
         skipped = [r for h, r in self.rows.items() if self.states[h] == HostState.SKIPPED]
         if skipped and status != WaveState.HALTED:
             parts.append(f"{len(skipped)} host(s) skipped by the pre-checks, not updated: "
@@ -351,7 +360,9 @@ class Engine:
                              step="starting", started_at=now, finished_at=None,
                              attempts=row.attempts + 1,
                              detail={"windows_overridden": self.options.ignore_windows,
-                                     "run": ident})
+                                     "run": ident,
+                                     **({"started_update": True}
+                                        if row.detail.get("started_update") else {})})
         failure: executor.ExecutionNodeError | None = None
         self._steps = {h.hostname: "starting" for h in hosts}
         try:
@@ -359,13 +370,13 @@ class Engine:
         except executor.ExecutionNodeError as exc:
             failure, result = exc, exc.result
         finally:
-            self._steps = {}
+            reached, self._steps = self._steps, {}
         self._nodes_down(result)
         lost = set(failure.lost_hosts) if failure else set()
         for h in hosts:
             if h.hostname not in lost:  # lost: stays `running`, re-checked on resume
                 out = result.hosts.get(h.hostname, executor.HostOutcome(h.hostname))
-                self._record(h, out, result)
+                self._record(h, out, result, reached.get(h.hostname, ""))
         if failure is not None:
             raise failure
 
@@ -402,10 +413,15 @@ class Engine:
         self._emit(ev.HostStep, host=host, step=step, task=str(event.get("task") or ""))
 
     def _record(self, h: PlannedHost, out: executor.HostOutcome,
-                run: executor.RunResult) -> None:
+                run: executor.RunResult, step: str) -> None:
         res: HostResult = classify(out, pbx=self.pbx, target=self.plan.target,
                                    address=h.address, probe=self.driver.probe,
                                    known_before=self.rows[h.hostname].version_before)
+        if res.event == Event.AT_TARGET and self.rows[h.hostname].detail.get("started_update"):
+            res = replace(res, event=Event.UPDATED,  # an interrupted run of this wave did it
+                          summary=f"updated {res.version_before or '?'} -> {self.plan.target} "
+                                  "(installed by an interrupted run of this wave, finished and "
+                                  "verified now)")
         ok = res.event in (Event.UPDATED, Event.AT_TARGET)
         detail = {**self.rows[h.hostname].detail, "artifacts": str(run.artifact_dir),
                   "backup": res.backup}
@@ -413,8 +429,8 @@ class Engine:
         self._transition(h.hostname, res.event, res.summary, outcome=outcome,
                          finished_at=self.clock(), version_before=res.version_before,
                          version_after=res.version_after, detail=detail,
-                         error="" if ok else res.summary,
-                         step="finished" if ok else (out.failed_task or ""))
+                         error="" if ok else _with_task(res.summary, out.failed_task),
+                         step="finished" if ok else step)
 
     # -- crash recovery --------------------------------------------------------------------
     def _recover_in_flight(self) -> None:
@@ -452,12 +468,14 @@ class Engine:
         backup = fields.pop("detail_backup", "")
         verified = rec.event in (Event.RECHECK_DONE, Event.AT_TARGET)
         detail = {**row.detail, "verified_on_resume": verified}
+        if fields.pop("started_update", False):
+            detail["started_update"] = True  # this wave's update began on the host
         if backup:
             detail["backup"] = backup
         if row.detail.get("run"):
             detail["artifacts"] = str(self.settings.runs_dir / row.detail["run"])
         extra: dict[str, Any] = {"step": "finished"} if verified else {}
-        outcome = "failed" if rec.event == Event.RECHECK_FAILED else "ok"
+        outcome = {Event.RECHECK_FAILED: "failed", Event.REFUSED: "skipped"}.get(rec.event, "ok")
         self._transition(hostname, rec.event, rec.summary, outcome=outcome, detail=detail,
                          **fields, **extra)
 
@@ -473,6 +491,10 @@ class Engine:
             self._emit(ev.WaitingForOrphans, pids=tuple(pids))
             self.sleep(2.0)
         self.driver.clear_leftovers(self.settings, prefix)
+
+
+def _with_task(summary: str, task: str | None) -> str:
+    return f"{summary} (task: {task})" if task and task not in summary else summary
 
 
 def is_final(state: str) -> bool:

@@ -109,9 +109,17 @@ class Verifier:
             return Recovered(Event.RECHECK_AGAIN,
                              f"in flight (step {where}) when the last run stopped; healthy but "
                              f"not verified ({', '.join(problems)}): will be updated again",
-                             record)
+                             {**record, "started_update": bool(marker)})
+        if not marker:  # the marker precedes any change: this wave never touched it
+            return Recovered(Event.REFUSED,
+                             f"skipped, not touched: in flight (step {where}) when the last "
+                             f"run stopped, before any change; found unhealthy "
+                             f"({', '.join(problems)})",
+                             {**record, "error": f"not touched; unhealthy ({', '.join(problems)})",
+                              "version_after": ""})
         return Recovered(Event.RECHECK_FAILED,
                          f"in flight (step {where}) when the last run stopped; not healthy "
-                         f"({', '.join(problems)}): needs a technician or `wave retry-failed`",
+                         f"({', '.join(problems)}): needs a technician, then "
+                         f"`pbxops wave retry-failed {self.wave_id}`",
                          {**record, "error": "unhealthy after interrupted update "
                           f"(version {version or '?'})"})

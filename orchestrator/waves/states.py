@@ -131,11 +131,12 @@ HOST_EVENTS: dict[tuple[HostState, Event], HostState] = {
 
 # How a run ends, from the recorded facts (first match wins); see ``derive``.
 WAVE_ENDS: tuple[tuple[str, WaveState], ...] = (
-    ("a halt verdict stands (canary failed, budget exceeded) and is not overridden",
-     WaveState.HALTED),
+    ("a halt verdict stands (canary failed, budget exceeded), is not overridden, and hosts "
+     "are left", WaveState.HALTED),
     ("a host is still running (its execution node was lost)", WaveState.INTERRUPTED),
     ("hosts wait for their maintenance windows", WaveState.WAITING),
-    ("hosts are pending and nothing blocks them (retry-failed ran only some)", WaveState.PAUSED),
+    ("hosts are pending and nothing blocks them (retry-failed ran only some): "
+     "`wave resume`", WaveState.PAUSED),
     ("every host final, some failed, rolled back or skipped", WaveState.COMPLETED_WITH_FAILURES),
     ("every host final and none unsuccessful", WaveState.COMPLETED),
 )

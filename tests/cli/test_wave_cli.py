@@ -83,3 +83,11 @@ def test_status_of_one_wave_shows_each_host_state_and_step(env: CliRunner) -> No
 def test_wave_states_prints_the_table(env: CliRunner) -> None:
     out = env.invoke(main, ["wave", "states"])
     assert out.exit_code == 0 and "`resume --override-halt`" in out.output
+
+
+def test_status_of_wave_0_is_not_found_not_a_traceback(env: CliRunner) -> None:
+    _plan(env)
+    out = env.invoke(main, ["wave", "status", "0"])
+    assert out.exit_code == 4 and "no wave with id 0" in out.output, out.output
+    out = env.invoke(main, ["wave", "abort", "1", "--reason", "  "])
+    assert out.exit_code == 2 and "--reason" in out.output

@@ -471,3 +471,21 @@ def test_a_host_rolled_back_by_an_orphaned_run_is_not_installed_again() -> None:
     canary = m.rows()["canary-pbx"]
     assert canary.status == "rolled_back" and m.sim["canary-pbx"].installs == 1, canary
     assert m.status() == "halted"
+
+
+# -- found by trying the feature on the lab as a new user ------------------------------------
+def test_an_unhealthy_host_interrupted_before_any_change_is_skipped_not_failed() -> None:
+    m = _replay(("healthy", {"host": "canary", "ok": False}), ("arm_fault", {"fault": "ctrl_c"}),
+                ("run", {"ignore": True}), ("resume", {}))
+    canary = m.rows()["canary-pbx"]
+    assert canary.status == "skipped" and "not touched" in canary.error, canary
+
+
+def test_a_halt_with_every_host_final_ends_the_wave_completed_with_failures() -> None:
+    m = _replay(*[("release_broken_on", {"host": h, "broken": True}) for h in HOSTS],
+                ("run", {"ignore": True}), ("resume_override", {}))
+    assert m.status() == "halted"  # the budget: more failed hosts, night-pbx still left
+    m.ignore_windows = True
+    m.resume_override()
+    assert all(r.status in FINAL for r in m.rows().values())
+    assert m.status() == "completed_with_failures", m.status()
