@@ -8,6 +8,7 @@ errors, windows) are folded under each row as ``name: value`` lines indented by 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -26,9 +27,17 @@ MIN_TEXT = 30  # a long column folded inside a table keeps at least this many ch
 INDENT = "  "  # folded values under their row
 
 
+def _columns(default: int) -> int:
+    try:
+        return max(40, int(os.environ.get("COLUMNS", "") or default))
+    except ValueError:
+        return default
+
+
 def console(err: bool = False) -> Console:
     stream = sys.stderr if err else sys.stdout
-    width = None if stream.isatty() else 200  # pipes and logs: don't fold at 80 columns
+    # pipes and logs: COLUMNS when set, else wide (don't fold at 80 columns)
+    width = None if stream.isatty() else _columns(200)
     return Console(stderr=err, highlight=False, width=width)
 
 

@@ -217,7 +217,14 @@ class _Progress:
             self.out.print(f"  waiting for the ansible-playbook of an earlier run to finish "
                            f"(pids {', '.join(map(str, event['pids']))})")
         elif kind == "task" and event.get("ansible") == "playbook_on_task_start":
-            self.out.print(f"  [dim]{event.get('task')}[/]", end="\r")
+            self._live(str(event.get("task") or ""))
+
+    def _live(self, task: str) -> None:
+        """The task in flight, overwritten in place on a terminal (padded, so a shorter
+        name leaves nothing of a longer one); not written to pipes and logs."""
+        if self.out.is_terminal:
+            width = max(20, self.out.width - 3)
+            self.out.print(f"  [dim]{task[:width].ljust(width)}[/]", end="\r")
 
     def _host(self, event: dict[str, Any]) -> None:
         state = event["state"]
