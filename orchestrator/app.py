@@ -163,6 +163,21 @@ def plan_wave(
     return wave_id, plan
 
 
+def open_waves_on(settings: Settings, plan: WavePlan, wave_id: int | None
+                  ) -> list[tuple[int, list[str]]]:
+    """Other unfinished waves of the same release that plan some of ``plan``'s hosts."""
+    ledger = open_ledger(settings)
+    mine = {h.hostname for h in plan.hosts}
+    found: list[tuple[int, list[str]]] = []
+    for w in wl.list_waves(ledger, limit=50):
+        if w.id == wave_id or w.release_id != plan.release or WaveState(w.status) in FINISHED_WAVES:
+            continue
+        shared = sorted(mine & {r.hostname for r in wl.host_rows(ledger, w.id) if r.batch >= 0})
+        if shared:
+            found.append((w.id, shared))
+    return found
+
+
 def actor() -> str:
     return os.environ.get("PBXOPS_ACTOR") or getpass.getuser()
 

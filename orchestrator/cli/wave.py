@@ -82,6 +82,11 @@ def plan(
     options = PlanOptions(canary_size, batch_size, batch_percent, horizon_days, customers)
     when = at.replace(tzinfo=UTC) if at else None
     wave_id, wave = app.plan_wave(settings_of(ctx), release_id, when, options, save=not dry_run)
+    for other, shared in app.open_waves_on(settings_of(ctx), wave, wave_id):
+        click.echo(f"warning: wave {other} (not finished) plans {release_id} for "
+                   f"{len(shared)} of these hosts too ({', '.join(shared[:5])}"
+                   f"{', ...' if len(shared) > 5 else ''}); `pbxops wave abort {other} "
+                   "--reason ...` if this plan replaces it", err=True)
     if as_json:
         print_json({"wave": wave_id, **wave.to_dict()})
         return

@@ -91,3 +91,17 @@ def test_status_of_wave_0_is_not_found_not_a_traceback(env: CliRunner) -> None:
     assert out.exit_code == 4 and "no wave with id 0" in out.output, out.output
     out = env.invoke(main, ["wave", "abort", "1", "--reason", "  "])
     assert out.exit_code == 2 and "--reason" in out.output
+
+
+def test_planning_a_release_again_for_the_same_hosts_warns_naming_the_other_wave(
+    env: CliRunner,
+) -> None:
+    first = _plan(env)
+    out = env.invoke(main, ["wave", "plan", "--release", "pbx-18.1", "--at", "2026-11-25T12:00"])
+    assert out.exit_code == 0, out.output
+    assert f"warning: wave {first} (not finished) plans pbx-18.1" in out.output
+    assert f"pbxops wave abort {first}" in out.output
+    for wave_id in (first, first + 1):
+        env.invoke(main, ["wave", "abort", str(wave_id), "--reason", "replaced"])
+    out = env.invoke(main, ["wave", "plan", "--release", "pbx-18.1", "--at", "2026-11-25T12:00"])
+    assert "warning" not in out.output, out.output  # aborted waves are no conflict
