@@ -9,7 +9,7 @@ import os
 import smtplib
 import sys
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -231,11 +231,10 @@ def retry_failed(
     """Run the failed, rolled-back and skipped hosts again; waiting hosts stay waiting."""
     ledger = open_ledger(settings)
     _wave(ledger, wave_id)
-    again = [r.hostname for r in wl.host_rows(ledger, wave_id)
-             if HostState(r.status) in UNSUCCESSFUL]
+    rows = wl.host_rows(ledger, wave_id)
+    again = [r.hostname for r in rows if HostState(r.status) in UNSUCCESSFUL]
     if not again:
-        left = [r.hostname for r in wl.host_rows(ledger, wave_id)
-                if r.status in (wl.PENDING, wl.RUNNING)]
+        left = [r.hostname for r in rows if r.status in (wl.PENDING, wl.RUNNING)]
         hint = f"; `pbxops wave resume {wave_id}` goes on with its {len(left)} host(s) left" \
             if left else ""
         raise RefusedError(
@@ -325,8 +324,7 @@ def _schedule_config(settings: Settings, wave_id: int) -> Path:
     A ledger password is never written: the scheduled run finds it in ~/.pgpass (libpq)."""
     values = json.loads(settings.model_dump_json())
     url = make_url(settings.ledger)
-    values["ledger_url"] = url.render_as_string(hide_password=False) if url.password is None \
-        else url.set(password=None).render_as_string(hide_password=False)
+    values["ledger_url"] = url.set(password=None).render_as_string(hide_password=False)
     values["execution_nodes"] = list(settings.execution_nodes)
     folder = settings.state_dir / "schedule"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -337,10 +335,7 @@ def _schedule_config(settings: Settings, wave_id: int) -> Path:
 
 
 def wave_gates(settings: Settings, row: wl.WaveRow) -> Gates:
-    fleet = open_fleet(settings)
-    plan = WavePlan.from_dict(row.plan)
-    return Gates({r.hostname: r for r in fleet.hosts()}, False, timedelta(minutes=15),
-                 plan.options.horizon_days)
+    return Gates.of(open_fleet(settings), WavePlan.from_dict(row.plan).options.horizon_days)
 
 
 def _next_firing(settings: Settings, row: wl.WaveRow) -> str:
@@ -358,10 +353,7 @@ def _next_firing(settings: Settings, row: wl.WaveRow) -> str:
 def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]:
     ledger = open_ledger(settings)
     one = wave_id is not None
-    found = wl.get_wave(ledger, wave_id) if wave_id is not None else None
-    waves = ([found] if found else []) if one else wl.list_waves(ledger)
-    if one and not waves:
-        raise NotFoundError(f"no wave with id {wave_id} in the ledger")
+    waves = [_wave(ledger, wave_id)] if wave_id is not None else wl.list_waves(ledger)
     out = []
     for w in waves:
         counts: dict[str, int] = {}
@@ -374,7 +366,7 @@ def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]
                 "target": w.target,
                 "status": w.status,
                 "reason": w.reason,
-                "created_at": as_utc(w.created_at).isoformat(timespec="seconds"),
+                "created_at": _iso(w.created_at),
                 "created_by": w.created_by,
                 "hosts": counts,
                 "overrides": w.options.get("overrides", []),
@@ -383,6 +375,11 @@ def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]
             }
         )
     return out
+
+
+def _iso(at: datetime | None) -> str:
+    """A stored moment as UTC ISO text to the second ('' when not set)."""
+    return as_utc(at).isoformat(timespec="seconds") if at else ""
 
 
 def _host_states(ledger: Ledger, wave_id: int) -> list[dict[str, Any]]:
@@ -394,8 +391,7 @@ def _host_states(ledger: Ledger, wave_id: int) -> list[dict[str, Any]]:
 def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
     """One row per host: contract, versions, timings, outcome, error."""
     ledger = open_ledger(settings)
-    if wl.get_wave(ledger, wave_id) is None:
-        raise NotFoundError(f"no wave with id {wave_id} in the ledger")
+    _wave(ledger, wave_id)
     rows = []
     for r in wl.host_rows(ledger, wave_id):
         took = (
@@ -412,10 +408,8 @@ def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
                 "status": r.status,
                 "version_before": r.version_before,
                 "version_after": r.version_after,
-                "started_at": as_utc(r.started_at).isoformat(timespec="seconds")
-                if r.started_at else "",
-                "finished_at": as_utc(r.finished_at).isoformat(timespec="seconds")
-                if r.finished_at else "",
+                "started_at": _iso(r.started_at),
+                "finished_at": _iso(r.finished_at),
                 "seconds": round(took, 1) if took is not None else "",
                 "attempts": r.attempts,
                 "step": r.step,

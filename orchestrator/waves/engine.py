@@ -20,7 +20,7 @@ from ..inventory import render_inventory
 from ..ledger import ActionRecord, Ledger
 from ..ledger import waves as wl
 from ..model import PbxRelease
-from ..planner import PlannedHost, WavePlan
+from ..planner import MIN_RUN_WINDOW, PlannedHost, WavePlan
 from ..settings import Settings
 from ..sipprobe import SipProbeResult, probe
 from . import events as ev
@@ -31,7 +31,6 @@ from .recovery import Verifier
 from .releasevars import playbook_and_vars
 from .results import HostResult, classify
 from .states import (
-    FINAL,
     Command,
     Event,
     HostState,
@@ -53,7 +52,7 @@ class RunOptions:
     max_failure_percent: float = 20.0  # of hosts attempted so far
     min_attempted: int = 3  # attempts before the percentage can trip
     ignore_windows: bool = False  # emergency override, recorded in the ledger
-    min_window_left: timedelta = timedelta(minutes=15)
+    min_window_left: timedelta = MIN_RUN_WINDOW
     max_window_wait: timedelta = timedelta(0)  # how long to sleep for a window to open
     call_poll_seconds: int = 10
     only_hosts: tuple[str, ...] = ()  # retry-failed: restrict to these
@@ -151,9 +150,10 @@ class Engine:
         self.pbx = isinstance(release, PbxRelease)
         self.canary = frozenset(h.hostname for b in self.plan.batches if b.name == "canary"
                                 for h in b.hosts)
-        self.refs = {r.hostname: r for r in fleet.hosts()}
-        self.gates = Gates(self.refs, options.ignore_windows, options.min_window_left,
-                           self.plan.options.horizon_days)
+        self.gates = Gates.of(fleet, self.plan.options.horizon_days,
+                              ignore_windows=options.ignore_windows,
+                              min_window_left=options.min_window_left)
+        self.refs = self.gates.refs
         self.rows: dict[str, wl.HostRow] = {}
         self.states: dict[str, HostState] = {}
         self._steps: dict[str, str] = {}  # running host -> its current step
@@ -249,22 +249,26 @@ class Engine:
     def _outcome(self, waiting: list[str]) -> WaveOutcome:
         halt = self._halt()
         pending = [h for h, s in self.states.items() if s == HostState.PENDING]
-        closed = [h for h in pending if self.gates.check(h, self.clock()).gate == Gate.WAIT]
+        now = self.clock()
+        opens = [d.at for d in (self.gates.check(h, now) for h in pending)
+                 if d.gate == Gate.WAIT and d.at is not None]
         left = bool(pending) or any(st == HostState.RUNNING for st in self.states.values())
         status = derive(self.states.values(), halted=bool(halt) and left,
-                        waiting=bool(waiting or closed))
-        return WaveOutcome(self.id, status, self._reason(status, halt, pending),
+                        waiting=bool(waiting or opens))
+        next_opening = min(opens) if opens else None
+        return WaveOutcome(self.id, status, self._reason(status, halt, pending, next_opening),
                            {h: str(s) for h, s in self.states.items()})
 
-    def _reason(self, status: WaveState, halt: str, pending: list[str]) -> str:
+    def _reason(self, status: WaveState, halt: str, pending: list[str],
+                next_opening: datetime | None) -> str:
         parts: list[str] = []
         if status == WaveState.HALTED:
             parts.append(f"{halt}; fix the cause and `pbxops wave retry-failed {self.id}`, or "
                          f"`pbxops wave resume {self.id} --override-halt --reason TEXT` to go on "
                          "anyway (recorded)")
         elif status == WaveState.WAITING:
-            opens = [d.at for d in (self.gates.check(h, self.clock()) for h in pending) if d.at]
-            when = f" (next opening {min(opens).isoformat(timespec='minutes')})" if opens else ""
+            when = (f" (next opening {next_opening.isoformat(timespec='minutes')})"
+                    if next_opening else "")
             parts.append(f"{len(pending)} host(s) wait for their maintenance window "
                          f"({', '.join(pending)}){when}; run `pbxops wave resume {self.id}` then, "
                          f"or let a controller with systemd do it: `pbxops wave schedule "
@@ -496,6 +500,3 @@ class Engine:
 def _with_task(summary: str, task: str | None) -> str:
     return f"{summary} (task: {task})" if task and task not in summary else summary
 
-
-def is_final(state: str) -> bool:
-    return HostState(state) in FINAL

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from ..fleet import HostRef
+from ..fleet import Fleet, HostRef
 from ..model import entitlement
-from ..planner import window_decision
+from ..planner import MIN_RUN_WINDOW, window_decision
 
 
 class Gate(StrEnum):
@@ -37,6 +37,13 @@ class Gates:
     ignore_windows: bool
     min_window_left: timedelta
     horizon_days: int
+
+    @classmethod
+    def of(cls, fleet: Fleet, horizon_days: int, *, ignore_windows: bool = False,
+           min_window_left: timedelta = MIN_RUN_WINDOW) -> Gates:
+        """The gates over the book as it is now (one pass over its hosts)."""
+        return cls({r.hostname: r for r in fleet.hosts()}, ignore_windows, min_window_left,
+                   horizon_days)
 
     def check(self, hostname: str, now: datetime) -> GateDecision:
         ref = self.refs.get(hostname)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,23 +21,7 @@ from orchestrator.ledger import ActionRecord
 from orchestrator.settings import Settings, load_settings
 from orchestrator.sla.incidents import Opened
 from orchestrator.waves import WaveOutcome
-from tests.conftest import DEMO_BOOK
-
-
-@pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("PBXOPS_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("PBXOPS_BOOK", str(DEMO_BOOK))
-    monkeypatch.setenv("PBXOPS_SMTP_PORT", "1")  # nothing listens: every mail fails
-    monkeypatch.delenv("PBXOPS_DEBUG", raising=False)
-    return CliRunner()
-
-
-def _plan(runner: CliRunner) -> int:
-    out = runner.invoke(main, ["wave", "plan", "--release", "pbx-18.1", "--at",
-                               "2026-11-25T12:00", "--json"])
-    assert out.exit_code == 0, out.output
-    return int(json.loads(out.output)["wave"])
+from tests.cli.conftest import plan_demo_wave
 
 
 def _finished_run(monkeypatch: pytest.MonkeyPatch, mail: bool) -> None:
@@ -55,11 +38,11 @@ def _finished_run(monkeypatch: pytest.MonkeyPatch, mail: bool) -> None:
 
 @pytest.mark.parametrize("as_json", [False, True])
 def test_wave_run_says_when_its_summary_mail_failed(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, as_json: bool
+    demo_runner: CliRunner, monkeypatch: pytest.MonkeyPatch, as_json: bool
 ) -> None:
-    wave_id = _plan(runner)
+    wave_id = plan_demo_wave(demo_runner)
     _finished_run(monkeypatch, mail=True)
-    out = runner.invoke(main, ["wave", "run", str(wave_id), *(["--json"] if as_json else [])])
+    out = demo_runner.invoke(main, ["wave", "run", str(wave_id), *(["--json"] if as_json else [])])
     assert out.exit_code == 0, out.output
     assert f"warning: wave {wave_id} report NOT mailed" in out.stderr
     assert f"pbxops wave report {wave_id}" in out.stderr
@@ -67,26 +50,26 @@ def test_wave_run_says_when_its_summary_mail_failed(
 
 
 def test_no_warning_when_the_summary_mail_went_out(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    demo_runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wave_id = _plan(runner)
+    wave_id = plan_demo_wave(demo_runner)
     _finished_run(monkeypatch, mail=False)
     settings = load_settings({})
     app.open_ledger(settings).record(ActionRecord(
         "wave.mail", "*", None, f"wave {wave_id} report mailed to ops", "t",
         detail={"wave": wave_id}))
-    out = runner.invoke(main, ["wave", "run", str(wave_id)])
+    out = demo_runner.invoke(main, ["wave", "run", str(wave_id)])
     assert out.exit_code == 0 and "warning" not in out.stderr, out.output
     assert app.wave_mail_failure(settings, wave_id + 1) is None
 
 
 def test_health_sweep_says_when_an_incident_mail_failed(
-    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+    demo_runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     incident: Any = SimpleNamespace(ticket="INC-000007", host="bergmann-pbx")
     result = SweepResult(datetime.now(UTC), 0.1, (), 1)
     outcome = SweepOutcome(result, (Opened(incident, (), "connection refused"),), ())
     monkeypatch.setattr(health_cli.service, "health_sweep", lambda *a, **k: outcome)
-    out = runner.invoke(main, ["health", "sweep", "--json"])
+    out = demo_runner.invoke(main, ["health", "sweep", "--json"])
     assert "warning: notification mail for INC-000007 failed: connection refused" in out.stderr
     assert json.loads(out.stdout)["opened"] == ["INC-000007"]
