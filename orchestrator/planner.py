@@ -153,7 +153,9 @@ def _os_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
 
-def _release_excludes(ref: HostRef, release: Release) -> str | None:
+def release_excludes(ref: HostRef, release: Release) -> str | None:
+    """Why ``release`` does not apply to the host (platform, minimum OS, the OS upgrade's
+    source), or None: the rule plan_wave uses, also read by the health sweep."""
     s = ref.system
     if isinstance(release, PbxRelease):
         if s.platform != release.platform:
@@ -258,7 +260,7 @@ def plan_wave(
     for ref in fleet.hosts(options.customers):
         ent = entitlement(ref.customer, ref.system, now.astimezone(ref.customer.tz).date())
         reason = None if ent.entitled else f"not entitled: {ent.reason}"
-        reason = reason or _release_excludes(ref, release)
+        reason = reason or release_excludes(ref, release)
         if reason or ent.contract is None:
             excluded.append(Exclusion(ref.customer.id, ref.hostname, reason or "no contract"))
             continue

@@ -55,6 +55,8 @@ class Settings(BaseModel):
     execution_nodes: tuple[str, ...] = ()
     execution_node_command: str = "ansible-runner"  # how a node starts ansible-runner
     systemd_unit_dir: Path = Path("/etc/systemd/system")  # where `wave schedule` puts its timer
+    # health sweep: a host whose newest configuration backup is older warns
+    health_backup_max_age_hours: float = Field(7 * 24.0, gt=0, le=24 * 366)
 
     @field_validator("strategy")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..health.checks import Thresholds
 from ..health.prom import exposition
 from ..health.service import SweepOutcome, watch
 from ..health.sweep import SweepOptions
@@ -49,8 +50,10 @@ def _sweep_options(f: Any) -> Any:
 
 
 def _opts(ctx: click.Context, workers: int, ssh_config: Path | None) -> SweepOptions:
-    cfg = ssh_config or service.default_ssh_config(settings_of(ctx))
-    return SweepOptions(ssh_config=cfg, workers=workers)
+    settings = settings_of(ctx)
+    cfg = ssh_config or service.default_ssh_config(settings)
+    limits = Thresholds(backup_warn_hours=settings.health_backup_max_age_hours)
+    return SweepOptions(ssh_config=cfg, workers=workers, thresholds=limits)
 
 
 def _render(outcome: SweepOutcome) -> None:

@@ -21,7 +21,30 @@ class Thresholds:
     mem_warn_pct: float = 15.0  # available memory below this: warn
     mem_fail_pct: float = 5.0
     cert_warn_days: float = 30.0
-    backup_warn_hours: float = 7 * 24.0
+    backup_warn_hours: float = 7 * 24.0  # the setting health_backup_max_age_hours
+
+
+@dataclass(frozen=True)
+class DueRelease:
+    """A release a wave planned for this host whose planned start has passed while the host
+    is not at its target (``status``: the host's state in that wave)."""
+
+    release: str
+    version: str
+    wave_id: int
+    planned_start: str  # ISO time of the host's planned window start
+    status: str  # the host's state in that wave
+    wave_status: str = ""
+
+
+@dataclass(frozen=True)
+class VersionExpectation:
+    """What the host should run (computed by ``health.expect`` from the book, the planner's
+    rules and the ledger's waves): ``available``, the newest release of the host's platform
+    the customer is entitled to today (None: none); ``due``, a release that is due."""
+
+    available: str | None = None
+    due: DueRelease | None = None
 
 
 @dataclass(frozen=True)
@@ -35,7 +58,10 @@ class HostFacts:
     disk_used_pct: float | None = None
     mem_available_pct: float | None = None
     cert_not_after: datetime | None = None
-    backup_at: datetime | None = None
+    backup_at: datetime | None = None  # newest file in the backup directory
+    backup_dir: str = ""
+    backup_dir_missing: bool = False  # the directory does not exist (nothing backed up yet)
+    backup_error: str = ""  # the probe could not read the directory (not: no backup)
 
 
 @dataclass(frozen=True)
@@ -93,7 +119,8 @@ def _service(f: HostFacts) -> Check:
         return Check("service", SKIP, "host not reachable over SSH")
     if f.service == "active":
         return Check("service", OK, "PBX service active", 1.0)
-    return Check("service", FAIL, f"PBX service {f.service or 'unknown'}", 0.0)
+    msg = f"PBX service {f.service or 'unknown'}: see systemctl status and journalctl on the host"
+    return Check("service", FAIL, msg, 0.0)
 
 
 def _sip(sip: SipProbeResult) -> Check:
@@ -104,16 +131,35 @@ def _sip(sip: SipProbeResult) -> Check:
     return Check("sip", FAIL, f"SIP OPTIONS answered {sip.status} {sip.reason}", sip.elapsed_ms)
 
 
-def _version(f: HostFacts, sip: SipProbeResult, latest: str | None) -> Check:
+def _version(f: HostFacts, sip: SipProbeResult, expect: VersionExpectation) -> Check:
+    """Behind only for a release that is due (a wave planned it for this host, the
+    customer is entitled to it today, its planned start has passed); a newer release the
+    customer is entitled to but nobody planned is information, not a warning."""
     running = sip.version
     if running is None:
         return Check("version", SKIP, "no version in the SIP answer")
     if f.package_version and f.package_version != running:
-        msg = f"SIP answers {running} but package {f.package_version} is installed (restart?)"
+        msg = (f"SIP answers {running} but package {f.package_version} is installed: restart "
+               f"the PBX service in the next maintenance window to run what is installed")
         return Check("version", WARN, msg)
-    if latest and _version_key(running) < _version_key(latest):
-        return Check("version", WARN, f"{running} behind catalogue {latest}")
-    return Check("version", OK, f"{running} (catalogue {latest or '-'})")
+    due = expect.due
+    if due is not None and _version_key(running) < _version_key(due.version):
+        msg = (f"{running} behind {due.version} ({due.release}), due since {due.planned_start} "
+               f"in wave {due.wave_id} (host {due.status}): {_due_action(due)}")
+        return Check("version", WARN, msg)
+    if expect.available and _version_key(running) < _version_key(expect.available):
+        return Check("version", OK, f"{running} ({expect.available} entitled, not planned)")
+    return Check("version", OK, f"{running} (newest entitled: {expect.available or '-'})")
+
+
+def _due_action(due: DueRelease) -> str:
+    if due.status in ("failed", "rolled_back"):
+        return f"see pbxops wave report {due.wave_id}, then pbxops wave retry-failed {due.wave_id}"
+    if due.status == "skipped":
+        return (f"fix what the pre-checks refused (pbxops wave report {due.wave_id}), then "
+                f"plan the release again")
+    verb = "run" if due.wave_status == "planned" else "resume"
+    return f"pbxops wave {verb} {due.wave_id} (see pbxops wave status {due.wave_id})"
 
 
 def _level(value: float, warn: float, fail: float, higher_is_worse: bool) -> str:
@@ -126,7 +172,11 @@ def _disk(f: HostFacts, t: Thresholds) -> Check:
     if f.disk_used_pct is None:
         return Check("disk", SKIP, "not measured")
     level = _level(f.disk_used_pct, t.disk_warn_pct, t.disk_fail_pct, True)
-    return Check("disk", level, f"{f.disk_used_pct:.0f} % of / used", f.disk_used_pct)
+    msg = f"{f.disk_used_pct:.0f} % of / used"
+    if level != OK:
+        msg += (f" (warn {t.disk_warn_pct:g} %, fail {t.disk_fail_pct:g} %): free space "
+                f"on / (apt-get clean, old logs and backups)")
+    return Check("disk", level, msg, f.disk_used_pct)
 
 
 def _memory(f: HostFacts, t: Thresholds) -> Check:
@@ -134,6 +184,8 @@ def _memory(f: HostFacts, t: Thresholds) -> Check:
         return Check("memory", SKIP, "not measured")
     level = _level(f.mem_available_pct, t.mem_warn_pct, t.mem_fail_pct, False)
     msg = f"{f.mem_available_pct:.0f} % memory available"
+    if level != OK:
+        msg += f" (warn below {t.mem_warn_pct:g} %): find the process that grew (top -o %MEM)"
     return Check("memory", level, msg, f.mem_available_pct)
 
 
@@ -142,28 +194,47 @@ def _certificate(f: HostFacts, t: Thresholds, now: datetime) -> Check:
         return Check("certificate", SKIP, "no certificate installed")
     days = (f.cert_not_after - now).total_seconds() / 86400
     level = FAIL if days <= 0 else WARN if days < t.cert_warn_days else OK
-    return Check("certificate", level, f"expires in {days:.0f} days", round(days, 1))
+    msg = f"expired {-days:.0f} days ago" if days <= 0 else f"expires in {days:.0f} days"
+    if level != OK:
+        msg += ": renew the PBX's TLS certificate and restart the PBX service"
+    return Check("certificate", level, msg, round(days, 1))
 
 
 def _backup(f: HostFacts, t: Thresholds, now: datetime) -> Check:
+    """The verdict is the newest backup's age against ``backup_warn_hours``; a directory
+    the probe could not read is said as such (never as "no backup")."""
     if not f.ssh_ok:
         return Check("backup", SKIP, "host not reachable over SSH")
+    where = f.backup_dir or "the backup directory"
+    if f.backup_error:
+        return Check("backup", WARN, f"cannot read {where}: {f.backup_error}: give the SSH "
+                     f"user passwordless sudo (sudo -n) on the host, as the roles need")
     if f.backup_at is None:
-        return Check("backup", WARN, "no backup found")
+        state = "does not exist" if f.backup_dir_missing else "is empty"
+        return Check("backup", WARN, f"no configuration backup: {where} {state}; pbxops "
+                     f"backs up before every update (pbx_update role): run a wave, or copy "
+                     f"the configuration there")
     hours = (now - f.backup_at).total_seconds() / 3600
-    level = WARN if hours > t.backup_warn_hours else OK
-    return Check("backup", level, f"last backup {hours:.0f} h ago", round(hours, 1))
+    if hours > t.backup_warn_hours:
+        msg = (f"last backup {hours:.0f} h ago, older than {t.backup_warn_hours:g} h: back up "
+               f"the configuration into {where} (or raise health_backup_max_age_hours)")
+        return Check("backup", WARN, msg, round(hours, 1))
+    return Check("backup", OK, f"last backup {hours:.0f} h ago", round(hours, 1))
 
 
 def evaluate(
-    facts: HostFacts, sip: SipProbeResult, latest: str | None, now: datetime, t: Thresholds
+    facts: HostFacts,
+    sip: SipProbeResult,
+    expect: VersionExpectation,
+    now: datetime,
+    t: Thresholds,
 ) -> tuple[Check, ...]:
     """Every check of one host, in a fixed order."""
     return (
         _reachable(facts),
         _service(facts),
         _sip(sip),
-        _version(facts, sip, latest),
+        _version(facts, sip, expect),
         _disk(facts, t),
         _memory(facts, t),
         _certificate(facts, t, now),

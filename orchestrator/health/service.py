@@ -74,9 +74,11 @@ def run_sweep(
     customers: tuple[str, ...] = (),
     textfile: Path | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    waves: Ledger | None = None,
 ) -> SweepOutcome:
-    """Sweep, write the textfile, open incidents (``ledger=None``: report only)."""
-    result = sweep(fleet, list(fleet.hosts(customers)), opts, clock)
+    """Sweep, write the textfile, open incidents (``ledger=None``: report only). The waves
+    that make a release due are read from ``waves`` (default: ``ledger``)."""
+    result = sweep(fleet, list(fleet.hosts(customers)), opts, clock, waves or ledger)
     if textfile is not None:
         write_textfile(result, textfile)
     if ledger is None:

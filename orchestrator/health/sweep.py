@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..fleet import Fleet, HostRef
-from ..model import PbxRelease
+from ..ledger import Ledger
 from ..platforms import profile
 from ..sipprobe import SipProbeResult, probe
-from .checks import HostFacts, HostHealth, Thresholds, evaluate
+from .checks import HostFacts, HostHealth, Thresholds, VersionExpectation, evaluate
+from .expect import expectations
 
 # Printed by the host; keep in step with roles/pbx_health/tasks/main.yml. Arguments: the
 # host's PBX profile (orchestrator/platforms.py): service, package, version command
@@ -36,8 +37,17 @@ else v=$(dpkg-query --show --showformat='${Version}' "$pkg" 2>/dev/null || true)
 df -P / | awk 'NR==2 {sub("%","",$5); print "disk_used_pct=" $5}'
 awk '/^MemTotal:/ {t=$2} /^MemAvailable:/ {a=$2} END {if (t) printf "mem_available_pct=%.1f\n", a*100/t}' /proc/meminfo
 [ -r "$cert" ] && echo "cert_pem_b64=$(base64 -w0 "$cert")"
-newest=$(ls -1t "$backups" 2>/dev/null | head -n1)
-[ -n "$newest" ] && echo "backup_epoch=$(stat -c %Y "$backups/$newest")"
+# The backup directory is root's (0700): read it as root (sudo -n when not root); an error
+# is reported as backup_error, never as "no backup".
+echo "backup_dir=$backups"
+if [ "$(id -u)" -eq 0 ]; then root=""; else root="sudo -n"; fi
+if ! err=$($root true 2>&1); then
+  echo "backup_error=$(printf '%s' "sudo -n: ${err:-refused}" | tr '\n' ' ')"
+elif ! $root test -e "$backups"; then echo "backup_missing=1"
+elif out=$($root find "$backups" -maxdepth 1 -type f -printf '%T@\n' 2>&1); then
+  newest=$(printf '%s\n' "$out" | sort -n | tail -n1)
+  [ -n "$newest" ] && echo "backup_epoch=${newest%.*}"
+else echo "backup_error=$(printf '%s' "$out" | tail -n1 | tr '\n' ' ')"; fi
 exit 0
 """
 
@@ -82,6 +92,9 @@ def parse_facts(stdout: str) -> HostFacts:
         mem_available_pct=_float(values.get("mem_available_pct")),
         cert_not_after=_cert_not_after(values.get("cert_pem_b64")),
         backup_at=_epoch(values.get("backup_epoch")),
+        backup_dir=values.get("backup_dir", ""),
+        backup_dir_missing=values.get("backup_missing") == "1",
+        backup_error=values.get("backup_error", "").strip(),
     )
 
 
@@ -136,37 +149,25 @@ def host_facts(ref: HostRef, opts: SweepOptions) -> HostFacts:
     return parse_facts(done.stdout)
 
 
-def latest_versions(fleet: Fleet) -> dict[str, str]:
-    """Highest catalogue version per platform."""
-    out: dict[str, str] = {}
-    for rel in fleet.catalog.releases:
-        if isinstance(rel, PbxRelease):
-            current = out.get(rel.platform)
-            if current is None or _key(rel.version) > _key(current):
-                out[rel.platform] = rel.version
-    return out
-
-
-def _key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split(".") if p.isdigit())
-
-
 def check_host(
-    ref: HostRef, latest: str | None, opts: SweepOptions, clock: Callable[[], datetime]
+    ref: HostRef,
+    expect: VersionExpectation,
+    opts: SweepOptions,
+    clock: Callable[[], datetime],
 ) -> HostHealth:
     started = time.monotonic()
     with ThreadPoolExecutor(1) as side:
         sip_future = side.submit(probe, str(ref.address), timeout=opts.sip_timeout)
         facts = host_facts(ref, opts)
         sip: SipProbeResult = sip_future.result()
-    checks = evaluate(facts, sip, latest, clock(), opts.thresholds)
+    checks = evaluate(facts, sip, expect, clock(), opts.thresholds)
     return HostHealth(
         customer=ref.customer.id,
         host=ref.hostname,
         address=str(ref.address),
         checks=checks,
         version=sip.version,
-        latest=latest,
+        latest=expect.available,
         elapsed_s=round(time.monotonic() - started, 3),
     )
 
@@ -180,13 +181,15 @@ def sweep(
     hosts: Sequence[HostRef],
     opts: SweepOptions,
     clock: Callable[[], datetime] = _now,
+    ledger: Ledger | None = None,
 ) -> SweepResult:
-    """Check every host; one host's trouble is that host's result, never an exception."""
+    """Check every host; one host's trouble is that host's result, never an exception.
+    ``ledger``: where the waves are that make a release due (None: none is due)."""
     started, t0 = clock(), time.monotonic()
-    latest = latest_versions(fleet)
+    expect = expectations(fleet, hosts, ledger, started)
     workers = max(1, min(opts.workers, len(hosts) or 1))
     with ThreadPoolExecutor(workers) as pool:
         results = list(
-            pool.map(lambda r: check_host(r, latest.get(r.system.platform), opts, clock), hosts)
+            pool.map(lambda r: check_host(r, expect[r.hostname], opts, clock), hosts)
         )
     return SweepResult(started, round(time.monotonic() - t0, 3), tuple(results), workers)

@@ -57,9 +57,16 @@ def health_sweep(
     mail: bool,
 ) -> SweepOutcome:
     fleet = load_book(settings.book)
-    ledger = Ledger(settings.ledger) if incidents else None
+    waves = Ledger(settings.ledger)  # the waves that make a release due, also report-only
     return run_sweep(
-        fleet, ledger, mailer(settings) if mail else None, opts, customers, textfile, now
+        fleet,
+        waves if incidents else None,
+        mailer(settings) if mail else None,
+        opts,
+        customers,
+        textfile,
+        now,
+        waves,
     )
 
 

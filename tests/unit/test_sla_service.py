@@ -18,7 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.errors import NotFoundError, RefusedError
 from orchestrator.fleet import Fleet, load_book
-from orchestrator.health.checks import HostFacts, HostHealth, Thresholds, evaluate
+from orchestrator.health.checks import (
+    DueRelease,
+    HostFacts,
+    HostHealth,
+    Thresholds,
+    VersionExpectation,
+    evaluate,
+)
 from orchestrator.health.prom import exposition
 from orchestrator.health.sweep import SweepResult, parse_facts
 from orchestrator.ledger import Ledger
@@ -282,7 +289,8 @@ def _health(host: str, sip_status: int | None, service: str = "active") -> HostH
         None if sip_status else "no SIP answer within 2s",
         3.0,
     )
-    checks = evaluate(facts, sip, "19.0.0", NOW, Thresholds())
+    due = DueRelease("pbx-19.0", "19.0.0", 1, "2026-11-20T22:00:00+01:00", "pending")
+    checks = evaluate(facts, sip, VersionExpectation("19.0.0", due), NOW, Thresholds())
     return HostHealth("clinic-nord", host, "10.0.0.1", checks, sip.version, "19.0.0")
 
 
@@ -299,7 +307,7 @@ def test_prometheus_exposition_parses() -> None:
         (s.labels["host"], s.labels["check"]): s.value
         for s in families["pbxops_health_check_severity"].samples
     }
-    assert sev[("a-pbx", "version")] == 1.0  # 18.0.0 behind the catalogue's 19.0.0
+    assert sev[("a-pbx", "version")] == 1.0  # 18.0.0 behind the due 19.0.0
     disk = families["pbxops_disk_used_ratio"].samples
     assert {s.value for s in disk} == {0.4}
     assert families["pbxops_sweep_failing_hosts"].samples[0].value == 1.0
@@ -312,7 +320,9 @@ def test_facts_parsing() -> None:
     assert facts.service == "inactive" and facts.disk_used_pct == 97.0
     checks = {
         c.name: c.status
-        for c in evaluate(facts, SipProbeResult("h", 5060, 200), None, NOW, Thresholds())
+        for c in evaluate(
+            facts, SipProbeResult("h", 5060, 200), VersionExpectation(), NOW, Thresholds()
+        )
     }
     assert checks["service"] == "fail" and checks["disk"] == "fail" and checks["memory"] == "ok"
     assert checks["certificate"] == "skip"
