@@ -20,58 +20,88 @@ Finding = tuple[str, tuple[PathPart, ...], str]
 
 
 def cross_checks(fleet: Fleet) -> Iterator[Finding]:
-    yield from _duplicate_customers(fleet)
-    yield from _fleet_unique(fleet)
-    yield from _overlapping_subnets(fleet)
+    """Every cross-reference finding, from one walk over the customers (the fleet-wide
+    rules collect what they compare on the way; a 10,000-customer book is walked once)."""
+    duplicates: list[Finding] = []
+    unique = _Unique()
+    sites: list[tuple[IPv4Network, str, int]] = []
+    per_customer: list[Finding] = []
+    seen: set[str] = set()
     for c in fleet.customers:
         rel = fleet.files.get(c.id, f"customers/{c.id}.yml")
-        yield from _customer_checks(c, rel)
-        for parts, message in pricing_findings(c, fleet.tariffs):
-            yield rel, parts, message
+        if c.id in seen:
+            duplicates.append(
+                (fleet.files.get(c.id, ""), ("id",), f"duplicate customer id {c.id!r}")
+            )
+        seen.add(c.id)
+        unique.add(c, fleet.files.get(c.id, ""))
+        sites.extend((site.subnet, c.id, i) for i, site in enumerate(c.sites))
+        per_customer.extend(_customer_checks(c, rel))
+        per_customer.extend(
+            (rel, parts, message) for parts, message in pricing_findings(c, fleet.tariffs)
+        )
+    yield from duplicates
+    yield from unique.findings
+    yield from _overlapping_subnets(fleet, sites)
+    yield from per_customer
     yield from _catalog_checks(fleet)
 
 
-def _duplicate_customers(fleet: Fleet) -> Iterator[Finding]:
-    seen: set[str] = set()
-    for c in fleet.customers:
-        if c.id in seen:
-            yield fleet.files.get(c.id, ""), ("id",), f"duplicate customer id {c.id!r}"
-        seen.add(c.id)
+class _Unique:
+    """Hostnames, addresses, MACs and contract ids are unique across the whole book. Where a
+    value was first used is kept as indexes; its YAML path is built only for a duplicate."""
 
+    def __init__(self) -> None:
+        self.first: dict[tuple[str, str], tuple[str, tuple[PathPart, ...]]] = {}
+        self.macs: dict[str, tuple[str, int, int]] = {}
+        self.findings: list[Finding] = []
 
-def _fleet_unique(fleet: Fleet) -> Iterator[Finding]:
-    """Hostnames, addresses, MACs and contract ids are unique across the whole book."""
-    owners: dict[tuple[str, str], tuple[str, tuple[PathPart, ...]]] = {}
-    for c in fleet.customers:
-        rel = fleet.files.get(c.id, "")
-        for key, parts, label in _unique_keys(c):
-            first = owners.setdefault(key, (rel, parts))
-            if first != (rel, parts):
-                where = f"{first[0]}:{'.'.join(map(str, first[1]))}"
-                yield rel, parts, f"duplicate {label} {key[1]!r} (first used at {where})"
-
-
-def _unique_keys(c: Customer) -> Iterator[tuple[tuple[str, str], tuple[PathPart, ...], str]]:
-    for i, s in enumerate(c.systems):
-        yield ("host", s.hostname), ("systems", i, "hostname"), "hostname"
-        yield ("addr", str(s.address)), ("systems", i, "address"), "address"
-        for j, p in enumerate(s.phones):
-            yield ("mac", p.mac), ("systems", i, "phones", j, "mac"), "phone MAC"
-    for i, site in enumerate(c.sites):
-        if site.edge_router is not None:
-            r = site.edge_router
-            yield ("host", r.hostname), ("sites", i, "edge_router", "hostname"), "hostname"
-            yield ("addr", str(r.address)), ("sites", i, "edge_router", "address"), "address"
-    for i, k in enumerate(c.contracts):
-        yield ("contract", k.id), ("contracts", i, "id"), "contract id"
-
-
-def _overlapping_subnets(fleet: Fleet) -> Iterator[Finding]:
-    """Sweep over sites sorted by network address: O(n log n) for large books."""
-    sites: list[tuple[IPv4Network, str, int]] = []
-    for c in fleet.customers:
+    def add(self, c: Customer, rel: str) -> None:
+        for i, s in enumerate(c.systems):
+            self._one(("host", s.hostname), rel, ("systems", i, "hostname"), "hostname")
+            self._one(("addr", str(s.address)), rel, ("systems", i, "address"), "address")
+            macs = self.macs
+            for j, p in enumerate(s.phones):
+                if p.mac not in macs:
+                    macs[p.mac] = (rel, i, j)
+                    continue
+                f_rel, f_i, f_j = macs[p.mac]
+                where = (f_rel, ("systems", f_i, "phones", f_j, "mac"))
+                parts = ("systems", i, "phones", j, "mac")
+                self._duplicate(rel, parts, "phone MAC", p.mac, where)
         for i, site in enumerate(c.sites):
-            sites.append((site.subnet, c.id, i))
+            if site.edge_router is not None:
+                r = site.edge_router
+                self._one(
+                    ("host", r.hostname), rel, ("sites", i, "edge_router", "hostname"), "hostname"
+                )
+                self._one(
+                    ("addr", str(r.address)), rel, ("sites", i, "edge_router", "address"), "address"
+                )
+        for i, k in enumerate(c.contracts):
+            self._one(("contract", k.id), rel, ("contracts", i, "id"), "contract id")
+
+    def _one(self, key: tuple[str, str], rel: str, parts: tuple[PathPart, ...], label: str) -> None:
+        first = self.first.setdefault(key, (rel, parts))
+        if first != (rel, parts):
+            self._duplicate(rel, parts, label, key[1], first)
+
+    def _duplicate(
+        self,
+        rel: str,
+        parts: tuple[PathPart, ...],
+        label: str,
+        value: str,
+        first: tuple[str, tuple[PathPart, ...]],
+    ) -> None:
+        where = f"{first[0]}:{'.'.join(map(str, first[1]))}"
+        self.findings.append((rel, parts, f"duplicate {label} {value!r} (first used at {where})"))
+
+
+def _overlapping_subnets(
+    fleet: Fleet, sites: list[tuple[IPv4Network, str, int]]
+) -> Iterator[Finding]:
+    """Sweep over sites sorted by network address: O(n log n) for large books."""
     sites.sort(key=lambda t: (int(t[0].network_address), -t[0].prefixlen))
     widest: tuple[IPv4Network, str, int] | None = None
     for net, cid, i in sites:
@@ -107,7 +137,8 @@ def _system_checks(c: Customer, rel: str) -> Iterator[Finding]:
                     ("systems", i, "phones", j, "extension"),
                     f"duplicate extension {p.extension} on {s.hostname} (also phones[{exts[p.extension]}])",
                 )
-            exts.setdefault(p.extension, j)
+            else:
+                exts[p.extension] = j
         if s.deployment == "virtual" and not any(
             isinstance(k, Hosting) for k in c.contracts_for(s.hostname)
         ):

@@ -21,14 +21,18 @@ Vendor = Literal["yealink", "snom", "poly", "grandstream"]
 RouterType = Literal["linux", "cisco_ios", "mikrotik_routeros"]
 
 _MAC = re.compile(r"^[0-9a-f]{12}$")
+_MAC_SEPARATORS = re.compile(r"[:\-.]")
 _ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _HOSTNAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
 
 def normalize_mac(value: str) -> str:
     """``80:5E:C0:11:22:33`` / ``805ec0-112233`` -> ``805ec0112233``; ValueError if malformed."""
-    mac = re.sub(r"[:\-.]", "", str(value)).lower()
-    if not _MAC.match(mac):
+    mac = str(value)
+    if _MAC.fullmatch(mac):  # already normal (every MAC of a cached customer)
+        return mac
+    mac = _MAC_SEPARATORS.sub("", mac).lower()
+    if not _MAC.fullmatch(mac):
         raise ValueError(f"malformed MAC address {value!r}: expected 12 hex digits")
     return mac
 

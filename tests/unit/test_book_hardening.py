@@ -240,12 +240,15 @@ def cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path / "cache"
 
 
-def test_parse_cache_is_json_and_private(cached: Path, make_book: BookFactory) -> None:
+def test_parse_cache_is_json_text_and_private(cached: Path, make_book: BookFactory) -> None:
     root = make_book(_customer())
     fleet.load_book(root)
     path = bookcache.cache_file(root)
-    data = json.loads(path.read_text())
-    assert list(data["entries"]) == ["acme.yml"]
+    head, *entries = path.read_text().splitlines()
+    assert set(json.loads(head)) == {"fingerprint", "format"}
+    [(name, key, text)] = [line.split("\t") for line in entries]
+    assert (json.loads(name), json.loads(text)["id"]) == ("acme.yml", "acme")
+    assert key == bookcache.content_key((root / "customers" / "acme.yml").read_bytes())
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
 
@@ -290,13 +293,12 @@ def test_content_changed_with_same_mtime_and_size_is_parsed_again(
 def test_cached_customer_is_validated_again(cached: Path, make_book: BookFactory) -> None:
     root = make_book(_customer())
     fleet.load_book(root)
-    cache = bookcache.cache_file(root)
-    data = json.loads(cache.read_text())
-    key, text = data["entries"]["acme.yml"]
+    entries = bookcache.load(root)
+    key, text = entries["acme.yml"]
     forged = json.loads(text)
     forged["timezone"] = "Mars/Olympus"
-    data["entries"]["acme.yml"] = [key, json.dumps(forged)]
-    cache.write_text(json.dumps(data))
+    bookcache.save(root, {"acme.yml": (key, json.dumps(forged))})
+    assert bookcache.load(root)["acme.yml"][1] == json.dumps(forged)
     assert fleet.load_book(root).customer("acme").timezone == "Europe/Berlin"
 
 

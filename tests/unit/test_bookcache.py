@@ -90,3 +90,56 @@ def test_cache_can_be_turned_off(
     root = make_book(_customer("acme", "Acme"))
     fleet.load_book(root)
     assert not bookcache.cache_file(root).exists()
+
+
+def test_the_book_is_parsed_by_libyaml() -> None:
+    """The speed of a large book rests on PyYAML's C loader (libyaml): the book loader is
+    built on it in this environment (duplicate keys and impossible dates are checked on
+    top of it, see test_book_hardening)."""
+    from orchestrator import bookio
+
+    assert yaml.__with_libyaml__
+    assert issubclass(bookio._BookLoader, yaml.CSafeLoader)
+
+
+def test_the_fingerprint_covers_the_code_a_customer_depends_on() -> None:
+    names = {str(p.relative_to(bookcache._PACKAGE)) for p in bookcache.code_files()}
+    # the loader, the model and what the model imports (platform profiles validate systems)
+    assert {
+        "fleet.py",
+        "bookio.py",
+        "model/customer.py",
+        "model/window.py",
+        "platforms.py",
+    } <= names
+    assert "cli/__init__.py" not in names and "executor.py" not in names
+
+
+def test_changed_code_invalidates_the_cache(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_book(_customer("acme", "Acme"))
+    fleet.load_book(root)
+    assert bookcache.load(root)
+    monkeypatch.setattr(bookcache, "_fingerprint", lambda: "another pbxops")
+    assert bookcache.load(root) == {}
+    parsed = _no_parsing(monkeypatch)
+    assert fleet.load_book(root).customer("acme").name == "Acme"
+    assert [p.name for p in parsed[0]] == ["acme.yml"]
+
+
+def test_loading_leaves_the_garbage_collector_as_it_was(
+    cached: Path, make_book: BookFactory
+) -> None:
+    import gc
+
+    root = make_book(_customer("acme", "Acme"))
+    assert gc.isenabled()
+    fleet.load_book(root)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        fleet.load_book(root)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
