@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
+from rich.text import Text
 
 from .. import app
 from ..planner import PlanOptions, WavePlan
@@ -197,6 +198,7 @@ class _Progress:
         self.out = console(err=False)
         self.done = self.failed = 0
         self.waited = False
+        self.live = False  # a live task line is on the screen (to be erased before a line)
 
     def __call__(self, typed: ev.WaveEvent) -> None:
         event = typed.to_dict()
@@ -205,6 +207,10 @@ class _Progress:
             sys.stdout.flush()
             return
         kind = event["event"]
+        if kind == "task" and event.get("ansible") == "playbook_on_task_start":
+            self._live(str(event.get("task") or ""))
+            return
+        self.erase_live()
         if kind == "batch_started":
             self.out.print(f"[bold]{event['batch']}[/]: {', '.join(event['hosts'])}")
         elif kind == "host_state":
@@ -221,15 +227,22 @@ class _Progress:
             self.waited = True  # said once; the wait is polled every 2 s
             self.out.print(f"  waiting for the ansible-playbook of an earlier run to finish "
                            f"(pids {', '.join(map(str, event['pids']))})")
-        elif kind == "task" and event.get("ansible") == "playbook_on_task_start":
-            self._live(str(event.get("task") or ""))
 
     def _live(self, task: str) -> None:
-        """The task in flight, overwritten in place on a terminal (padded, so a shorter
-        name leaves nothing of a longer one); not written to pipes and logs."""
+        """The task in flight, overwritten in place on a terminal (padded to the width, so
+        a shorter name leaves nothing of a longer one); not written to pipes and logs."""
         if self.out.is_terminal:
             width = max(20, self.out.width - 3)
-            self.out.print(f"  [dim]{task[:width].ljust(width)}[/]", end="\r")
+            text = "".join(c if c.isprintable() else " " for c in task)[:width].ljust(width)
+            self.out.print(Text(f"  {text}", style="dim"), end="\r")
+            self.live = True
+
+    def erase_live(self) -> None:
+        """Blank the live line before any other line is printed over it (a host line shorter
+        than the task name left the name's tail on the screen)."""
+        if self.live:
+            self.out.print(" " * (self.out.width - 1), end="\r", markup=False)
+            self.live = False
 
     def _host(self, event: dict[str, Any]) -> None:
         state = event["state"]
@@ -244,7 +257,8 @@ class _Progress:
         )
 
 
-def _finish(ctx: click.Context, outcome: WaveOutcome, as_json: bool) -> None:
+def _finish(ctx: click.Context, outcome: WaveOutcome, as_json: bool, progress: _Progress) -> None:
+    progress.erase_live()
     if as_json:  # one JSON line, the last one, after the event lines
         result = {"event": "result", "wave": outcome.wave_id, "status": outcome.status,
                   "reason": outcome.reason, "hosts": outcome.hosts}
@@ -270,8 +284,9 @@ def _finish(ctx: click.Context, outcome: WaveOutcome, as_json: bool) -> None:
 @click.pass_context
 def run(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
     """Run a planned wave. Exit 0 all done, 10 halted, 11 done with failures, 12 waiting for windows."""
-    outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), _Progress(as_json))
-    _finish(ctx, outcome, as_json)
+    progress = _Progress(as_json)
+    outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), progress)
+    _finish(ctx, outcome, as_json, progress)
 
 
 @group.command("resume")
@@ -292,13 +307,12 @@ def resume(ctx: click.Context, /, wave_id: int, as_json: bool, override_halt: bo
         raise click.UsageError("--override-halt needs --reason TEXT")
     if kw.get("reason") and not override_halt:
         raise click.UsageError("--reason goes with --override-halt")
+    progress = _Progress(as_json)
     if scheduled:
-        outcome = app.resume_scheduled(settings_of(ctx), wave_id, _options(kw),
-                                       _Progress(as_json))
+        outcome = app.resume_scheduled(settings_of(ctx), wave_id, _options(kw), progress)
     else:
-        outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), _Progress(as_json),
-                               resume=True)
-    _finish(ctx, outcome, as_json)
+        outcome = app.run_wave(settings_of(ctx), wave_id, _options(kw), progress, resume=True)
+    _finish(ctx, outcome, as_json, progress)
 
 
 @group.command("states")
@@ -358,8 +372,9 @@ def abort(ctx: click.Context, wave_id: int, reason: str, as_json: bool) -> None:
 def retry_failed(ctx: click.Context, /, wave_id: int, as_json: bool, **kw: Any) -> None:
     """Run the failed, rolled-back and skipped hosts of a wave again; hosts waiting for their
     windows stay waiting. Exit codes as `wave run`."""
-    outcome = app.retry_failed(settings_of(ctx), wave_id, _options(kw), _Progress(as_json))
-    _finish(ctx, outcome, as_json)
+    progress = _Progress(as_json)
+    outcome = app.retry_failed(settings_of(ctx), wave_id, _options(kw), progress)
+    _finish(ctx, outcome, as_json, progress)
 
 
 @group.command("status")
