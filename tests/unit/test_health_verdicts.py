@@ -36,8 +36,12 @@ def _facts(**kw: object) -> HostFacts:
     return HostFacts(**{**base, **kw})  # type: ignore[arg-type]
 
 
-def _check(name: str, facts: HostFacts, expect: VersionExpectation = VersionExpectation(),
-           limits: Thresholds = Thresholds()) -> tuple[str, str]:
+NOTHING_DUE = VersionExpectation()
+DEFAULTS = Thresholds()
+
+
+def _check(name: str, facts: HostFacts, expect: VersionExpectation = NOTHING_DUE,
+           limits: Thresholds = DEFAULTS) -> tuple[str, str]:
     found = {c.name: c for c in evaluate(facts, SIP, expect, NOW, limits)}[name]
     return found.status, found.message
 
