@@ -151,6 +151,22 @@ def _lab_ssh_config(merged: dict[str, Any]) -> None:
         return
 
 
+def _lab_vpn_debs(merged: dict[str, Any]) -> None:
+    """No ``vpn_debs_dir`` set and a lab up -> ``<lab_cache_dir>/debs`` when it holds .debs
+    (``scripts/setup.sh`` fetches wireguard-tools and wireguard-go there: lab hosts have no
+    Debian mirror), so `access grant` works on the lab without a setting."""
+    if merged.get("vpn_debs_dir") not in (None, ""):
+        return
+    run_dir = merged.get("lab_run_dir") or Settings.model_fields["lab_run_dir"].default
+    cache = merged.get("lab_cache_dir") or Settings.model_fields["lab_cache_dir"].default
+    try:
+        debs = Path(str(cache)) / "debs"
+        if (Path(str(run_dir)) / "ssh_config").is_file() and any(debs.glob("*.deb")):
+            merged["vpn_debs_dir"] = str(debs)
+    except (OSError, ValueError):
+        return
+
+
 def load_settings(
     args: Mapping[str, Any] | None = None,
     env: Mapping[str, str] | None = None,
@@ -171,6 +187,7 @@ def load_settings(
             merged[name] = value
             origin[name] = f"option --{name.replace('_', '-')}"
     _lab_ssh_config(merged)
+    _lab_vpn_debs(merged)
     try:
         return Settings(**merged)
     except ValidationError as exc:

@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export PBXOPS_STATE_DIR=${PBXOPS_STATE_DIR:-$PWD/out/demo-state}
-export PBXOPS_SSH_CONFIG=/run/pbxops-lab/ssh_config
 export PBXOPS_SMTP_PORT=${PBXOPS_SMTP_PORT:-1}   # no mail server in the demo: the wave records "not mailed"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -27,4 +26,10 @@ pbxops wave report "$wave"
 step "7. The SIP answer of every lab host"
 pbxops lab status
 echo
+# The demo keeps its own state (ledger, runs) apart from yours: say exactly how to see it.
+see="PBXOPS_STATE_DIR=$PBXOPS_STATE_DIR${PBXOPS_SECRET_KEY_FILE:+ PBXOPS_SECRET_KEY_FILE=$PBXOPS_SECRET_KEY_FILE}"
+echo "The demo's ledger is its own ($PBXOPS_STATE_DIR), not the one pbxops uses by default."
+echo "See the demo's waves with:"
+echo "  $see .venv/bin/pbxops wave status"
+echo "  $see .venv/bin/pbxops wave report $wave"
 echo "The lab stays up for you to look around: pbxops lab ssh clinic-nord-pbx; make lab-down when done."

@@ -37,6 +37,16 @@ if ! dpkg-query -W -f='${Status}' wireguard-go 2>/dev/null | grep -q "install ok
     || echo "setup: wireguard-go not installable; VPN lab tests will be skipped" >&2
 fi
 
+# `pbxops access grant` on the lab: lab hosts have no Debian mirror, the grant copies the
+# WireGuard .debs from here (vpn_debs_dir defaults to this directory while a lab is up).
+debs=/var/cache/pbxops-lab/debs
+if ! { compgen -G "$debs/wireguard-tools_*.deb" && compgen -G "$debs/wireguard-go_*.deb"; } >/dev/null; then
+  mkdir -p "$debs"
+  (cd "$debs" && apt-get download -qq -o APT::Sandbox::User=root wireguard-tools wireguard-go) \
+    || echo "setup: could not fetch the wireguard-tools/wireguard-go .debs into $debs;" \
+            "access grant on the lab needs them: cd $debs && apt-get download wireguard-tools wireguard-go" >&2
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from ..access import hub as access_hub
 from ..errors import LabError
 from ..settings import Settings
 from ..sipprobe import probe
@@ -253,6 +254,7 @@ def down(settings: Settings) -> int:
     state = load(paths.state_file)
     if state is None:
         return 0
+    access_hub.stop(settings.vpn_hub_interface)  # the lab's VPN hub, by pid, with its route
 
     def remove(host: HostState) -> None:
         hosts.stop(paths, host)
