@@ -30,6 +30,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" apt-cacher-ng "* ]] && command -v systemctl >/dev/null; then
+    # The lab runs its own apt-cacher-ng on the lab bridge (orchestrator/lab/aptproxy.py);
+    # the system-wide service the package starts would listen on every address.
+    systemctl disable --now apt-cacher-ng.service >/dev/null 2>&1 || true
+  fi
 fi
 if ! dpkg-query -W -f='${Status}' wireguard-go 2>/dev/null | grep -q "install ok installed"; then
   apt-get update -qq

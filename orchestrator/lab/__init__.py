@@ -7,6 +7,7 @@ Public API (the CLI, tests and benchmarks use only these):
 - ``specs_from_book(path)`` / ``synthetic_specs(n)`` -> ``list[HostSpec]``
 - ``LabPaths.of(settings)``: ``ssh_config``, ``known_hosts``, ``ssh_key`` for Ansible and ssh
 - ``ssh_argv(paths, host, command)``, ``host_exec`` via ``run_in_host(settings, host, argv)``
+- ``take_snapshot`` / ``restore_snapshot``: a host's writable layer (rollback of OS upgrades)
 - ``inject_fault`` / ``clear_fault`` (kinds in ``faults.FAULTS``), ``hold_call(address)``
 - ``execution_node_specs(n, subnet)`` / ``execution_node_command()``: hosts that run
   ``ansible-runner worker`` (see ``nodes.py``)
@@ -25,6 +26,8 @@ from .faults import inject as inject_fault
 from .nodes import execution_node_command, execution_node_specs
 from .paths import LabPaths
 from .repo import REPO_URL
+from .snapshots import restore as restore_snapshot
+from .snapshots import take as take_snapshot
 from .specs import PROVIDER_INTERFACE, HostSpec, specs_from_book, synthetic_specs
 from .state import HostState, LabState, load
 from .status import HostStatus, lab_status
@@ -62,9 +65,11 @@ __all__ = [
     "inject_fault",
     "lab_state",
     "lab_status",
+    "restore_snapshot",
     "run_in_host",
     "specs_from_book",
     "ssh_argv",
     "synthetic_specs",
+    "take_snapshot",
     "up",
 ]

@@ -14,7 +14,7 @@ from ..access import hub as access_hub
 from ..errors import LabError
 from ..settings import Settings
 from ..sipprobe import probe
-from . import hosts, network, procs, repo
+from . import aptproxy, hosts, network, procs, repo
 from .image import ensure_layer
 from .paths import LabPaths
 from .rootfs import Report, ensure_rootfs
@@ -42,6 +42,7 @@ def host_states(specs: list[HostSpec]) -> tuple[HostState, ...]:
             netns=f"pbxlab-{s.machine}",
             veth=f"pbxl-{i}",
             binds=s.binds,
+            debian=s.debian,
         )
         for i, s in enumerate(specs, start=1)
     )
@@ -77,6 +78,7 @@ def up(settings: Settings, specs: list[HostSpec], report: Report = _quiet) -> La
     state = _raise_limits(paths, state)
     state = _network(paths, state)
     state = _repo_server(paths, state)
+    state = _apt_proxy(paths, state)
     report(f"starting {len(wanted)} hosts")
     _start_hosts(paths, state, [layer, rootfs])
     report("waiting for ssh and SIP on every host")
@@ -143,6 +145,14 @@ def _repo_server(paths: LabPaths, state: LabState) -> LabState:
     if procs.alive(state.repo_pid, str(paths.repo)):
         return state
     state = state.model_copy(update={"repo_pid": repo.start_server(paths)})
+    save(paths.state_file, state)
+    return state
+
+
+def _apt_proxy(paths: LabPaths, state: LabState) -> LabState:
+    if procs.alive(state.proxy_pid, aptproxy.marker(paths)):
+        return state
+    state = state.model_copy(update={"proxy_pid": aptproxy.start(paths)})
     save(paths.state_file, state)
     return state
 
@@ -264,6 +274,7 @@ def down(settings: Settings) -> int:
 
     _parallel(remove, state.hosts)
     procs.stop(state.repo_pid, str(paths.repo))
+    procs.stop(state.proxy_pid, aptproxy.marker(paths))
     _remove_bridge(state)
     _restore_limits(state)
     repo.stop_gpg_agent(paths)
@@ -280,7 +291,7 @@ def _remove_bridge(state: LabState) -> None:
 
 
 def _remove_files(paths: LabPaths) -> None:
-    for name in ("hosts", "repo", "repo.new", "ssh", "gnupg"):
+    for name in ("hosts", "repo", "repo.new", "ssh", "gnupg", "apt-cacher-ng"):
         shutil.rmtree(paths.run / name, ignore_errors=True)
     for name in ("ssh_config", "repo-key.gpg", "repo-http.log", "state.tmp"):
         (paths.run / name).unlink(missing_ok=True)

@@ -12,14 +12,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from . import cgroups, procs
+from .aptproxy import debian_sources
 from .image import mount_overlay
 from .paths import FILES, LabPaths
 from .repo import apt_sources
+from .rootfs import SUITE
 from .sh import run
 from .state import HostState
 
 HOST_DISK = "512m"
 """Size of each host's writable layer (a tmpfs): small enough that "disk full" is cheap."""
+DEBIAN_HOST_DISK = "4g"
+"""A host that takes real Debian upgrades: a bookworm -> trixie upgrade writes about 1 GiB
+(new packages, apt's download cache) into the writable layer; the major upgrade's pre-check
+wants 2 GiB free in /var. tmpfs only uses memory for what is written."""
 
 
 def keypair(comment: str) -> tuple[bytes, bytes]:
@@ -47,7 +53,8 @@ def mount_root(paths: LabPaths, host: HostState, lowers: list[Path]) -> Path:
     rw.mkdir(parents=True, exist_ok=True)
     root.mkdir(exist_ok=True)
     if not os.path.ismount(rw):
-        run(["mount", "-t", "tmpfs", "-o", f"size={HOST_DISK},mode=0755", "tmpfs", str(rw)])
+        size = DEBIAN_HOST_DISK if host.debian else HOST_DISK
+        run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(rw)])
     if not os.path.ismount(root):
         (rw / "upper").mkdir(exist_ok=True)
         (rw / "work").mkdir(exist_ok=True)
@@ -81,6 +88,8 @@ def write_identity(root: Path, host: HostState, ops_public: bytes, repo_key: byt
         os.chown(path, uid, gid)
     _write(root / "etc/apt/keyrings/pbxops-lab.gpg", repo_key)
     _write(root / "etc/apt/sources.list.d/pbxops-lab.sources", apt_sources())
+    if host.debian:
+        _write(root / "etc/apt/sources.list.d/debian.sources", debian_sources(SUITE))
     return public
 
 

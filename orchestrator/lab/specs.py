@@ -23,6 +23,7 @@ class HostSpec:
     address: IPv4Address
     subnet: IPv4Network
     binds: tuple[str, ...] = ()  # host directories mounted read-only at the same path
+    debian: bool = False  # takes real Debian packages via the lab's proxy (aptproxy.py)
 
     @property
     def gateway(self) -> IPv4Address:

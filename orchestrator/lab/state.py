@@ -27,6 +27,7 @@ class HostState(BaseModel):
     netns: str
     veth: str
     binds: tuple[str, ...] = ()  # read-only bind mounts (execution nodes: the Python env)
+    debian: bool = False  # Debian sources via the lab's proxy, a disk for a major upgrade
 
 
 class LabState(BaseModel):
@@ -38,6 +39,7 @@ class LabState(BaseModel):
     bridge_created: bool = False
     bridge_addresses: tuple[str, ...] = ()
     repo_pid: int | None = None
+    proxy_pid: int | None = None  # the Debian archive proxy (aptproxy.py)
     rootfs: str = ""
     layer: str = ""
     hosts: tuple[HostState, ...] = ()

@@ -1,0 +1,102 @@
+"""Snapshots of a lab host's root: the rollback of a major OS upgrade the lab can offer.
+
+A host's root is an overlay: read-only image layers plus its own writable upper dir, where
+everything the host changed lives (installed packages, /etc, /var). A snapshot is a copy
+of that upper dir taken while the host is shut down; restoring puts the copy back and
+boots the host again, which returns it exactly to the state of the snapshot (OS release,
+packages, configuration, and anything written after the snapshot is gone).
+
+Real hardware has no such layer: there the equivalent is a hypervisor or filesystem
+snapshot taken outside pbxops (see docs/lab.md and roles/os_upgrade/README.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import LabError, NotFoundError
+from ..settings import Settings
+from . import hosts
+from .core import wait_ready
+from .paths import LabPaths
+from .state import HostState, LabState, load
+
+_LABEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
+def _host(settings: Settings, name: str) -> tuple[LabPaths, LabState, HostState]:
+    paths = LabPaths.of(settings)
+    state = load(paths.state_file)
+    host = state.host(name) if state else None
+    if state is None or host is None:
+        raise NotFoundError(f"no lab host {name!r}")
+    return paths, state, host
+
+
+def snapshot_dir(paths: LabPaths, host: HostState, label: str) -> Path:
+    if not _LABEL.fullmatch(label):
+        raise LabError(f"snapshot label {label!r}: use lower-case letters, digits and . _ -")
+    return paths.host_dir(host.machine) / "snapshots" / label
+
+
+def _upper(paths: LabPaths, host: HostState) -> Path:
+    return paths.host_dir(host.machine) / "rw" / "upper"
+
+
+def _copy(src: Path, dest: Path) -> None:
+    """Everything, with owners, modes, xattrs and overlay whiteouts (device nodes)."""
+    subprocess.run(["cp", "-a", f"{src}/.", str(dest)], check=True, capture_output=True)
+
+
+def _lowers(root: Path) -> list[Path]:
+    """The image layers of the mounted overlay at ``root`` (as the lab mounted them)."""
+    for line in Path("/proc/mounts").read_text().splitlines():
+        fields = line.split()
+        if fields[1] == str(root) and fields[2] == "overlay":
+            for option in fields[3].split(","):
+                if option.startswith("lowerdir="):
+                    return [Path(p) for p in option.removeprefix("lowerdir=").split(":")]
+    raise LabError(f"{root}: no overlay mounted")
+
+
+def take(settings: Settings, name: str, label: str) -> Path:
+    """Shut ``name`` down, copy its writable layer to the snapshot ``label``, boot it again."""
+    paths, state, host = _host(settings, name)
+    target = snapshot_dir(paths, host, label)
+    staging = target.with_name(f".{label}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    hosts.stop(paths, host)
+    try:
+        _copy(_upper(paths, host), staging)
+    finally:
+        hosts.start(paths, host)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    wait_ready(paths, state.model_copy(update={"hosts": (host,)}))
+    return target
+
+
+def restore(settings: Settings, name: str, label: str) -> None:
+    """Shut ``name`` down, replace its writable layer by the snapshot ``label``, boot it."""
+    paths, state, host = _host(settings, name)
+    source = snapshot_dir(paths, host, label)
+    if not source.is_dir():
+        raise NotFoundError(f"{name}: no snapshot {label!r}")
+    root = hosts.root_of(paths, host)
+    lowers = _lowers(root)
+    hosts.stop(paths, host)
+    if os.path.ismount(root):  # the overlay only: its writable tmpfs stays
+        subprocess.run(["umount", str(root)], check=True, capture_output=True)
+    upper = _upper(paths, host)
+    for entry in (upper, upper.parent / "work"):
+        shutil.rmtree(entry, ignore_errors=True)
+        entry.mkdir()
+    _copy(source, upper)
+    hosts.mount_root(paths, host, lowers)
+    hosts.start(paths, host)
+    wait_ready(paths, state.model_copy(update={"hosts": (host,)}))
