@@ -65,3 +65,10 @@ class LabError(PbxopsError):
     """The local test lab could not be built, started or stopped."""
 
     exit_code = 7
+
+
+class TicketSystemError(PbxopsError):
+    """The ticket system (Request Tracker) is unreachable, too slow, or refused a request;
+    what pbxops meant to do there waits in the ledger's outbox for `pbxops tickets sync`."""
+
+    exit_code = 8

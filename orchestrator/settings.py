@@ -55,6 +55,16 @@ class Settings(BaseModel):
     execution_nodes: tuple[str, ...] = ()
     execution_node_command: str = "ansible-runner"  # how a node starts ansible-runner
     systemd_unit_dir: Path = Path("/etc/systemd/system")  # where `wave schedule` puts its timer
+    # the ticket system (Request Tracker 5): its web base URL; empty: no ticket system
+    # (incidents live in the ledger and in mail only). Its password or token is a secret:
+    # `pbxops tickets login` stores it encrypted under state_dir/tickets.
+    ticket_url: str = ""
+    ticket_user: str = ""  # RT user for REST2 basic auth; empty: the secret is an auth token
+    ticket_triage_queue: str = "triage"  # where mail from unknown senders waits
+    # this ledger's name in RT's incident keys (custom field `pbxops incident`:
+    # <instance>/INC-000042): two installations sharing one RT need different ones
+    ticket_instance: str = Field("pbxops", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+    ticket_timeout: float = Field(10.0, gt=0, le=300)  # seconds per RT request
     # health sweep: a host whose newest configuration backup is older warns
     health_backup_max_age_hours: float = Field(7 * 24.0, gt=0, le=24 * 366)
 

@@ -68,7 +68,7 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 # Command modules, each exposing ``group`` (a click group or command). Add yours here.
-COMMAND_MODULES = ["fleet", "db", "lint", "lab", "access", "run", "phones", "stock", "wave", "health", "incident", "sla", "hours", "contracts", "docs"]
+COMMAND_MODULES = ["fleet", "db", "lint", "lab", "access", "run", "phones", "stock", "wave", "health", "incident", "sla", "hours", "contracts", "docs", "tickets"]
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ import click
 from ..ledger.sla import Incident
 from ..sla import service
 from ..sla.incidents import CAUSES
+from ..tickets import service as tickets
 from . import settings_of
 from .output import json_option, print_json, print_table
 
@@ -38,6 +39,23 @@ def _dict(i: Incident) -> dict[str, object]:
         "billing": i.detail.get("billing"),  # free | package | billable, once resolved
         "coverage": i.coverage,  # the verdict with its reason
     }
+
+
+def _ticket(ctx: click.Context, incident: Incident) -> None:
+    """With a ticket system: bring the incident's ticket up to date now, or say that the
+    change waits in the outbox for `pbxops tickets sync`."""
+    assert incident.id is not None
+    pushed = tickets.push(settings_of(ctx), incident.id)
+    if pushed is None:
+        return
+    if pushed.done:
+        click.echo(f"{incident.ticket}: ticket up to date")
+    else:
+        click.echo(
+            f"warning: {incident.ticket}: ticket change waits for `pbxops tickets sync`: "
+            f"{pushed.error}",
+            err=True,
+        )
 
 
 @click.group("incident")
@@ -71,6 +89,7 @@ def open_cmd(
         click.echo(f"warning: notification mail failed: {o.mail_error}", err=True)
     elif o.notified:
         click.echo(f"mailed {', '.join(o.notified)}")
+    _ticket(ctx, i)
 
 
 @group.command("ack")
@@ -84,6 +103,7 @@ def ack(ctx: click.Context, incident: str, at: datetime | None) -> None:
     met = "met" if i.acked_at <= i.deadline else "MISSED"
     hours = (i.acked_at - i.opened_at).total_seconds() / 3600
     click.echo(f"{i.ticket} acknowledged by {i.acked_by} after {hours:.2f} h: deadline {met}")
+    _ticket(ctx, i)
 
 
 @group.command("resolve")
@@ -99,6 +119,7 @@ def resolve(ctx: click.Context, incident: str, cause: str) -> None:
     """Resolve INCIDENT with its cause."""
     i = service.incident_resolve(settings_of(ctx), incident, cause)
     click.echo(f"{i.ticket} resolved ({cause}): {i.coverage}")
+    _ticket(ctx, i)
 
 
 @group.command("list")

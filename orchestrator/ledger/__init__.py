@@ -7,6 +7,7 @@ Later features add their tables as migrations in ``migrations/versions`` whose
 from . import access as access  # registers the remote-access tables
 from . import phones as phones  # registers the phone credential and stock tables
 from . import sla as sla  # registers the SLA tables on the metadata
+from . import tickets as tickets  # registers the ticket link, outbox and triage tables
 from . import waves as waves  # registers the wave tables
 from .db import ActionRecord, Ledger
 

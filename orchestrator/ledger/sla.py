@@ -12,6 +12,7 @@ transaction, so the per-contract history sees it. Other packages get plain datac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -28,7 +29,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..model.billing import Billing
 from .db import ActionRecord, Ledger, add_action
@@ -175,8 +176,11 @@ def _incident(r: IncidentRow) -> Incident:
     )
 
 
-def add_incident(ledger: Ledger, inc: Incident) -> Incident:
-    """Store a new incident and its ``incident.open`` action; return it with its id."""
+def add_incident(
+    ledger: Ledger, inc: Incident, within: Callable[[Session, Incident], None] | None = None
+) -> Incident:
+    """Store a new incident and its ``incident.open`` action; return it with its id.
+    ``within`` writes more rows in the same transaction (the ticket link: all or none)."""
     with ledger.session() as s:
         row = IncidentRow(
             customer_id=inc.customer_id,
@@ -197,6 +201,8 @@ def add_incident(ledger: Ledger, inc: Incident) -> Incident:
             inc, id=row.id, opened_at=as_utc(inc.opened_at), deadline=as_utc(inc.deadline)
         )
         add_action(s, _incident_action(stored, "incident.open", inc.opened_by, inc.opened_at))
+        if within is not None:
+            within(s, stored)
     return stored
 
 

@@ -11,9 +11,10 @@ booked on the incident then follows.
 from __future__ import annotations
 
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from ..errors import NotFoundError, RefusedError
 from ..fleet import Fleet
@@ -65,7 +66,10 @@ def open_incident(
     host: str | None = None,
     source: str = "technician",
     checks: Sequence[str] = (),
+    within: Callable[[Any, Incident], None] | None = None,
 ) -> Opened:
+    """Record the incident (``within`` adds rows in its transaction: the ticket link or
+    outbox row), then mail it."""
     customer = fleet.customer(customer_id)
     if host is not None and host not in {s.hostname for s in customer.systems}:
         raise NotFoundError(f"customer {customer_id!r} has no system {host!r}")
@@ -86,6 +90,7 @@ def open_incident(
             deadline=terms.deadline(customer, now),
             detail={"checks": list(checks), "tier": terms.tier},
         ),
+        within,
     )
     if mailer is None:
         return Opened(inc, ())

@@ -79,6 +79,11 @@ def _fields(inc: Incident) -> dict[str, str]:
     }
 
 
+def body(inc: Incident, customer: Customer) -> str:
+    """The mail's text (also the text of the incident's ticket)."""
+    return _body(inc, customer)
+
+
 def _body(inc: Incident, customer: Customer) -> str:
     local = inc.deadline.astimezone(customer.tz)
     head = "\n".join(f"{k}: {v}" for k, v in _fields(inc).items())
