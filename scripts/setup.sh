@@ -52,6 +52,30 @@ if ! { compgen -G "$debs/wireguard-tools_*.deb" && compgen -G "$debs/wireguard-g
             "access grant on the lab needs them: cd $debs && apt-get download wireguard-tools wireguard-go" >&2
 fi
 
+# Request Tracker 5 for the ticket tests (tests/tickets start their own RT: SQLite database
+# and config in a temp dir; the system-wide RT config is never used or changed). Preseeded:
+# no database made by dbconfig, no cron jobs, no questions. Adds ~23 s and ~270 packages
+# (Perl libraries, exim4 as RT's required mail transport, loopback-only by default).
+rt_missing=()
+for p in request-tracker5 rt5-db-sqlite rt5-standalone dbconfig-no-thanks; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || rt_missing+=("$p")
+done
+if [ ${#rt_missing[@]} -gt 0 ]; then
+  debconf-set-selections <<'PRESEED'
+request-tracker5 request-tracker5/dbconfig-install boolean false
+rt5-db-sqlite rt5-db-sqlite/dbconfig-install boolean false
+request-tracker5 request-tracker5/install-cronjobs boolean false
+request-tracker5 request-tracker5/handle-siteconfig-permissions boolean false
+request-tracker5 request-tracker5/rtname string pbxops.invalid
+request-tracker5 request-tracker5/correspondaddress string support@pbxops.invalid
+request-tracker5 request-tracker5/commentaddress string support-comment@pbxops.invalid
+request-tracker5 request-tracker5/webbaseurl string http://127.0.0.1
+PRESEED
+  echo "setup: installing Request Tracker 5: ${rt_missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${rt_missing[@]}" >/dev/null
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
