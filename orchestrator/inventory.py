@@ -25,14 +25,16 @@ def host_vars(ref: HostRef, on: date) -> dict[str, Any]:
     c, s = ref.customer, ref.system
     ent = entitlement(c, s, on)
     sla = active_sla(c, s.hostname, on)
-    drain = next(
+    update_contract = next(
         (
-            k.call_drain_minutes
+            k
             for k in c.contracts_for(s.hostname)
             if isinstance(k, SoftwareMaintenance | Hosting) and k.id == ent.contract
         ),
-        30,
+        None,
     )
+    drain = update_contract.call_drain_minutes if update_contract else 30
+    recovery = update_contract.registration_recovery_minutes if update_contract else 10
     return {
         "ansible_host": str(s.address),
         "pbxops_customer": c.id,
@@ -51,6 +53,7 @@ def host_vars(ref: HostRef, on: date) -> dict[str, Any]:
         "pbxops_sla_contract": sla.id if sla else None,
         "pbxops_reaction_hours": sla.reaction_hours if sla else DEFAULT_REACTION_HOURS,
         "pbxops_call_drain_minutes": drain,
+        "pbxops_registration_recovery_minutes": recovery,
         "pbxops_internal": s.internal,
     }
 

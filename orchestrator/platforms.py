@@ -37,6 +37,12 @@ class PbxProfile:
     cert_path: str  # the PBX's TLS certificate (health: days to expiry; absent = skipped)
     backup_dir: str = BACKUP_DIR
     sip_port: int = 5060
+    # The PJSIP accounts pbxops renders from the book and publishes with the phone files
+    # (orchestrator/phones/accounts.py; "": pbxops does not manage the PBX's SIP accounts).
+    sip_accounts_file: str = ""
+    # shell; one line "AOR EXPIRY" per registered contact, EXPIRY in Unix seconds ("": the
+    # update's registration post-check is skipped on this platform)
+    registrations_command: str = ""
 
     def role_vars(self) -> dict[str, str | int]:
         """The ``pbxops_pbx`` host variable: every field, by name."""
@@ -54,6 +60,14 @@ ASTERISK = PbxProfile(
     # "Asterisk 20.6.0~dfsg+~cs6.13.40431414-3 built by ..." -> "20.6.0~dfsg+~cs6.13.40431414-3"
     version_command="asterisk -rx 'core show version' | awk '$1 == \"Asterisk\" {print $2; exit}'",
     cert_path="/etc/asterisk/keys/asterisk.crt",
+    sip_accounts_file="/etc/asterisk/pbxops-accounts.conf",
+    # Contacts as res_pjsip persists them in the astdb (family registrar/contact, key
+    # "AOR;@HASH", a JSON value with "expiration_time"): a REGISTER the PBX accepted moves
+    # the expiry, which `pjsip show contacts` does not show.
+    registrations_command=(
+        "asterisk -rx 'database show registrar/contact' | sed -nE "
+        "'s|^/registrar/contact/([^;]+);.*\"expiration_time\": *\"?([0-9]+).*|\\1 \\2|p'"
+    ),
 )
 
 FREEPBX = PbxProfile(

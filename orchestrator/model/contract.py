@@ -74,11 +74,17 @@ def uncovered(start: date, end: date | None, cover: Sequence[ContractBase]) -> l
 class SoftwareMaintenance(ContractBase):
     kind: Literal["software_maintenance"]
     call_drain_minutes: int = Field(default=30, ge=0, le=240)
+    # after an update the phones registered before must register again within this bound
+    # (above the phones' registration refresh; pbxops' phone files register for 300 s)
+    registration_recovery_minutes: int = Field(default=10, ge=1, le=120)
 
 
 class Hosting(ContractBase):
     kind: Literal["hosting"]
     call_drain_minutes: int = Field(default=30, ge=0, le=240)
+    # after an update the phones registered before must register again within this bound
+    # (above the phones' registration refresh; pbxops' phone files register for 300 s)
+    registration_recovery_minutes: int = Field(default=10, ge=1, le=120)
 
 
 class HardwareMaintenance(ContractBase):

@@ -6,6 +6,11 @@ longer does. After a successful run pbxops keeps a *published snapshot* that ``p
 compares against: per file its SHA-256 and its text with the SIP passwords masked, so no
 plaintext password stays on the controller. A failed run leaves the server's files and the
 snapshot as they were.
+
+On a PBX whose profile has a ``sip_accounts_file`` (real Asterisk) the same run installs the
+PBX's SIP accounts (``accounts.py``), rendered from the same credentials: staged beside the
+phone files but never copied into the HTTP directory, written 0640 root:asterisk, included
+from ``pjsip.conf`` and loaded with a PJSIP reload (roles/phone_provisioning/tasks/accounts.yml).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from ..errors import HostError
 from ..executor import new_ident, run_playbook
 from ..fsutil import atomic_write
 from ..settings import Settings
-from .render import PhoneFiles
+from .render import PhoneFiles, RenderedFile
 
 PLAYBOOK = "phone_provisioning.yml"
 
@@ -35,6 +40,8 @@ class PublishTarget:
     address: str
     owner: str
     files: PhoneFiles
+    accounts: RenderedFile | None = None  # the PBX's PJSIP accounts (real Asterisk only)
+    accounts_dest: str = ""  # where the PBX reads them (the profile's sip_accounts_file)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class PublishOutcome:
     removed: tuple[str, ...] = ()
     ok: bool = True
     error: str = ""
+    accounts_changed: bool = False  # the PBX's SIP accounts were rewritten and reloaded
 
 
 def _phones_dir(settings: Settings) -> Path:
@@ -80,11 +88,17 @@ def published_snapshot(settings: Settings, hostname: str, owner: str) -> dict[st
     return {name: PublishedFile(v["sha256"], v["redacted"]) for name, v in data.items()}
 
 
-def _write_private(directory: Path, files: PhoneFiles) -> None:
+ACCOUNTS_STAGED = "pbx-sip-accounts.conf"  # never among the phone files' names
+
+
+def _write_private(directory: Path, files: PhoneFiles, accounts: RenderedFile | None) -> None:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(directory, 0o700)
-    for f in files.files:
-        fd = os.open(directory / f.name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    staged = [(f.name, f) for f in files.files]
+    if accounts is not None:
+        staged.append((ACCOUNTS_STAGED, accounts))
+    for name, f in staged:
+        fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f.content)
 
@@ -93,7 +107,7 @@ def stage(settings: Settings, target: PublishTarget) -> Path:
     """Write the files to a fresh private staging directory on the controller."""
     staging = _phones_dir(settings) / "staging" / target.hostname / target.owner
     shutil.rmtree(staging, ignore_errors=True)
-    _write_private(staging, target.files)
+    _write_private(staging, target.files, target.accounts)
     return staging
 
 
@@ -117,6 +131,11 @@ def extravars(target: PublishTarget, staging: Path, options: PublishOptions) -> 
         ev["phone_provisioning_dir"] = options.provisioning_dir
     if options.manifest_dir:
         ev["phone_provisioning_manifest_dir"] = options.manifest_dir
+    if target.accounts is not None:
+        ev["phone_provisioning_accounts_src"] = ACCOUNTS_STAGED
+        ev["phone_provisioning_accounts_dest"] = target.accounts_dest
+        ev["phone_provisioning_accounts_extensions"] = sorted(
+            {f.extension for f in target.files.files if f.extension})
     return ev
 
 
@@ -157,6 +176,7 @@ def _run(
         target.owner,
         changed=tuple(outcome.facts.get("changed", ())),
         removed=tuple(outcome.facts.get("removed", ())),
+        accounts_changed=str(outcome.facts.get("accounts_changed", "")).lower() == "true",
     )
 
 

@@ -19,8 +19,10 @@ from ..fsutil import atomic_write
 from ..ledger import ActionRecord, Ledger
 from ..ledger import phones as ledger_phones
 from ..model import Customer, HardwareMaintenance, Hosting, HourPackage, SoftwareMaintenance, System
+from ..platforms import profile
 from ..secrets import Vault, generate_password
 from ..settings import Settings
+from .accounts import accounts_file
 from .publish import (
     PublishedFile,
     PublishOptions,
@@ -30,7 +32,7 @@ from .publish import (
     published_snapshot,
     raise_for,
 )
-from .render import Credential, Endpoint, PhoneFiles, Renderer
+from .render import Credential, Endpoint, PhoneFiles, RenderedFile, Renderer
 
 
 @dataclass
@@ -66,9 +68,12 @@ class HostFiles:
     address: str
     owner: str
     files: PhoneFiles
+    accounts: RenderedFile | None = None  # the PBX's own SIP accounts (real Asterisk only)
+    accounts_dest: str = ""
 
     def target(self) -> PublishTarget:
-        return PublishTarget(self.server, self.address, self.owner, self.files)
+        return PublishTarget(self.server, self.address, self.owner, self.files,
+                             self.accounts, self.accounts_dest)
 
 
 # -- endpoints and credentials ---------------------------------------------------------
@@ -128,12 +133,26 @@ def render_host(ws: Workspace, ref: HostRef, endpoint: Endpoint | None = None) -
     )
 
 
+def render_accounts(ws: Workspace, ref: HostRef) -> RenderedFile | None:
+    """The PBX's PJSIP accounts from the same credentials as the phone files; None when
+    its profile has no accounts file (pbxops does not manage that PBX's accounts)."""
+    dest = profile(ref.system.profile_name).sip_accounts_file
+    if not dest:
+        return None
+    creds = credentials_for(ws, ref.system)
+    return accounts_file(ref.customer, ref.system, creds, dest.rsplit("/", 1)[-1])
+
+
+def host_files(ws: Workspace, ref: HostRef) -> HostFiles:
+    """What a normal publish to the PBX itself carries: its phones' files and accounts."""
+    return HostFiles(ref.hostname, ref.hostname, str(ref.address), ref.hostname,
+                     render_host(ws, ref), render_accounts(ws, ref),
+                     profile(ref.system.profile_name).sip_accounts_file)
+
+
 def render_customer(ws: Workspace, customer_id: str, hostname: str | None = None) -> list[HostFiles]:
     """Every PBX of the customer (or one), rendered and validated; nothing is written."""
-    return [
-        HostFiles(ref.hostname, ref.hostname, str(ref.address), ref.hostname, render_host(ws, ref))
-        for ref in customer_hosts(ws.fleet, customer_id, hostname)
-    ]
+    return [host_files(ws, ref) for ref in customer_hosts(ws.fleet, customer_id, hostname)]
 
 
 def customer_hosts(fleet: Fleet, customer_id: str, hostname: str | None = None) -> list[HostRef]:

@@ -30,6 +30,7 @@ from .service import (
     Workspace,
     customer_hosts,
     hardware_contract,
+    host_files,
     publish_hosts,
     render_customer,
     render_host,
@@ -133,8 +134,7 @@ def swap_phone(
     outcomes: tuple[PublishOutcome, ...] = ()
     if publish:
         ref = ws.fleet.host(plan.at.ref.hostname)
-        host = HostFiles(ref.hostname, ref.hostname, str(ref.address), ref.hostname,
-                         render_host(ws, ref))
+        host = host_files(ws, ref)
         outcomes = tuple(publish_hosts(ws, [host], actor, on, options or PublishOptions()))
         raise_for(list(outcomes))
     return SwapResult(customer_id, plan.at.ref.hostname, plan.at.phone.extension,

@@ -12,6 +12,7 @@ _FILE_STEPS = {
     "update": "update",
     "upgrade": "update",
     "verify": "postcheck",
+    "registrations": "postcheck",
     "rollback": "rollback",
 }
 

@@ -54,11 +54,16 @@ def _provider() -> dict[str, Any]:
     return c
 
 
-def write_book(root: Path, acme_changes: dict[str, Any] | None = None) -> Path:
+def write_book(root: Path, acme_changes: dict[str, Any] | None = None,
+               pbx_profile: str = "labpbx") -> Path:
+    """``pbx_profile``: labpbx (no SIP accounts to publish: the publishing tests run the role
+    on this machine, where no Asterisk runs) or asterisk (accounts rendered too)."""
     (root / "customers").mkdir(parents=True, exist_ok=True)
     acme = copy.deepcopy(CUSTOMER)
     acme.update(acme_changes or {})
     for c in (acme, _nohw(), _provider()):
+        for system in c["systems"]:
+            system.setdefault("pbx_profile", pbx_profile)
         text = f"---\n# Contract book entry of {c['name']}.\n" + yaml.safe_dump(c, sort_keys=False, allow_unicode=True)
         (root / "customers" / f"{c['id']}.yml").write_text(text)
     (root / "stock.yml").write_text(STOCK)

@@ -128,7 +128,8 @@ def test_no_book_data_in_a_shell() -> None:
     """Only profile constants (commands of orchestrator/platforms.py) and integers are
     interpolated into a shell; package names and versions go through argv."""
     allowed = re.compile(r"\{\{\s*(pbx_update_calls_command|pbx_update_version_command|"
-                         r"pbx_check_version_command|os_upgrade_calls_command)\s*\}\}")
+                         r"pbx_check_version_command|os_upgrade_calls_command|"
+                         r"pbx_update_registrations_command)\s*\}\}")
     shells = [(f, _shell_text(t)) for f, t in _role_tasks(*PBX_ROLES)]
     for f, text in shells:
         if text is None:
