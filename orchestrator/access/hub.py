@@ -7,14 +7,21 @@ a spoke whose grant did not finish is not a peer, so a half-done grant carries n
 Each peer's AllowedIPs are its tunnel address and the PBX addresses of its site, nothing
 wider. The hub interface carries the pool's first address with the pool's prefix, so this
 machine routes the pool (and only the pool) into the tunnel.
+
+Lifecycle: ``start`` runs wireguard-go in the foreground of its own session and records its
+pid in ``RUN_DIR/<interface>.pid``; ``stop`` ends exactly that process by pid (never by
+name; a hub started before pid files is found as the owner of its UAPI socket), and the
+interface and the pool's route go with it. ``status`` says what runs.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from ipaddress import IPv4Network
 from pathlib import Path
 
@@ -25,6 +32,8 @@ from ..secrets import Redacted, Vault
 from .pool import hub_address
 
 HUB_KEY = "hub_wg"
+RUN_DIR = Path("/run/pbxops-hub")  # <interface>.pid of each hub this machine runs
+UAPI_DIR = Path("/var/run/wireguard")  # wireguard-go's control socket <interface>.sock
 
 
 @dataclass(frozen=True)
@@ -86,20 +95,26 @@ def running(ifname: str) -> bool:
     return Path("/sys/class/net", ifname).exists()
 
 
+def pid_file(ifname: str) -> Path:
+    return RUN_DIR / f"{ifname}.pid"
+
+
 def start(ifname: str, pool: IPv4Network, log: Path) -> None:
     """Create the hub interface (wireguard-go) with the pool's first address; idempotent."""
     _need("wireguard-go", "wireguard-go (bookworm-backports)")
     if not running(ifname):
         log.parent.mkdir(parents=True, exist_ok=True)
+        RUN_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
         with log.open("ab") as out:
-            subprocess.run(
-                ["wireguard-go", ifname],
+            proc = subprocess.Popen(
+                ["wireguard-go", "--foreground", ifname],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
-                check=False,
-                start_new_session=True,
+                start_new_session=True,  # outlives pbxops; stopped by `access hub down`
             )
+        pid_file(ifname).write_text(f"{proc.pid}\n")
+        proc.returncode = 0  # left running on purpose: no ResourceWarning when collected
         _wait_for_link(ifname)
     _run(["ip", "addr", "replace", f"{hub_address(pool)}/{pool.prefixlen}", "dev", ifname])
     _run(["ip", "link", "set", ifname, "up"])
@@ -128,10 +143,119 @@ def sync(ifname: str, vault: Vault, key: StoredKey, listen_port: int, peers: lis
     _run(["wg", "syncconf", ifname, "/dev/stdin"], input_text=text.reveal())
 
 
-def stop(ifname: str) -> None:
-    """Remove the hub interface (wireguard-go exits with it)."""
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def _is_hub(pid: int, ifname: str) -> bool:
+    argv = _cmdline(pid)
+    return bool(argv) and Path(argv[0]).name == "wireguard-go" and argv[-1] == ifname
+
+
+def _socket_owner(ifname: str) -> int | None:
+    """The process holding wireguard-go's UAPI socket of ``ifname`` (hubs started without a
+    pid file): the socket's inode from /proc/net/unix, then the process with it open."""
+    path = str(UAPI_DIR / f"{ifname}.sock")
+    try:
+        lines = Path("/proc/net/unix").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    inodes = {f"socket:[{f[6]}]" for f in (ln.split() for ln in lines) if len(f) >= 8
+              and f[7] == path}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or not _is_hub(int(proc.name), ifname):
+            continue
+        try:
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                return int(proc.name)
+        except OSError:
+            continue
+    return None
+
+
+def hub_pid(ifname: str) -> int | None:
+    """The pid of the wireguard-go serving ``ifname``: its pid file (checked against the
+    process's command line), else the owner of its UAPI socket; None when none runs."""
+    try:
+        pid = int(pid_file(ifname).read_text().strip())
+    except (OSError, ValueError):
+        pid = 0
+    if pid and _is_hub(pid, ifname):
+        return pid
+    return _socket_owner(ifname)
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` is a live (not zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def stop(ifname: str) -> int | None:
+    """Stop the hub of ``ifname``: its wireguard-go by pid (SIGTERM, SIGKILL after 10 s);
+    the interface and its pool route go with the process. Returns the pid stopped (None:
+    none ran). An interface left without its process is deleted."""
+    pid = hub_pid(ifname)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        if not _gone(pid, 10.0):
+            os.kill(pid, signal.SIGKILL)
+            _gone(pid, 5.0)
+    pid_file(ifname).unlink(missing_ok=True)
     if running(ifname):
         _run(["ip", "link", "del", ifname], check=False)
+    deadline = time.monotonic() + 5.0
+    while running(ifname) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if running(ifname):
+        raise HostError(f"hub interface {ifname} is still there after stopping its process")
+    return pid
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    interface: str
+    running: bool
+    pid: int | None
+    addresses: tuple[str, ...]
+    routes: tuple[str, ...]
+    peers: int
+    listen_port: int | None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def status(ifname: str) -> HubStatus:
+    """What runs for the hub of ``ifname``: process, interface addresses, routes, peers."""
+    up = running(ifname)
+    addresses: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    port = None
+    if up:
+        addr = _run(["ip", "-o", "-4", "addr", "show", "dev", ifname], check=False)
+        addresses = tuple(f.split()[3] for f in addr.splitlines() if len(f.split()) > 3)
+        route = _run(["ip", "-o", "-4", "route", "show", "dev", ifname], check=False)
+        routes = tuple(line.split()[0] for line in route.splitlines() if line.strip())
+        listen = _run(["wg", "show", ifname, "listen-port"], check=False).strip()
+        port = int(listen) if listen.isdigit() else None
+    return HubStatus(ifname, up, hub_pid(ifname), addresses, routes, len(peers(ifname)), port)
 
 
 def peers(ifname: str) -> dict[str, PeerState]:

@@ -104,6 +104,29 @@ def sync_hub(ctx: Context) -> None:
         hub.sync(ifname, ctx.vault, key, ctx.hub_port, _peers(ctx))
 
 
+def retire_idle_hub(ctx: Context) -> int | None:
+    """Stop the hub when no tunnel is active any more (the last customer was revoked):
+    wireguard-go, its interface and the pool's route go. Returns the pid stopped."""
+    ifname = ctx.settings.vpn_hub_interface
+    ctx.dir.mkdir(parents=True, exist_ok=True)
+    with (ctx.dir / "hub.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # no grant's sync between the check and the stop
+        if _peers(ctx) or not (hub.running(ifname) or hub.hub_pid(ifname)):
+            return None
+        return hub.stop(ifname)
+
+
+def hub_status(settings: Settings) -> hub.HubStatus:
+    """``access hub status``: the hub of the configured interface (needs no ledger)."""
+    return hub.status(settings.vpn_hub_interface)
+
+
+def hub_down(settings: Settings) -> int | None:
+    """``access hub down``: stop the hub (tunnels stay in the ledger; the next grant or
+    rotate starts it again with the active peers). Returns the pid stopped."""
+    return hub.stop(settings.vpn_hub_interface)
+
+
 def _peers(ctx: Context) -> list[hub.Peer]:
     addresses = {r.hostname: str(r.address) for r in ctx.fleet.hosts()}
     peers = []
@@ -265,7 +288,7 @@ def _finish(ctx: Context, result: AccessResult, actor: str) -> AccessResult:
         names = ", ".join(f"{h.hostname}: {h.error}" for h in failed)
         raise AccessHostError(
             f"{result.action} incomplete for {len(failed)} host(s) ({names}); their tunnels "
-            f"stay inactive: run `pbxops access grant {result.customer_id}` again",
+            f"stay inactive: {_advice(ctx, result.customer_id, failed)}",
             result,
         )
     if bad_routers:
@@ -276,6 +299,21 @@ def _finish(ctx: Context, result: AccessResult, actor: str) -> AccessResult:
             result,
         )
     return result
+
+
+def _advice(ctx: Context, customer_id: str, failed: list[HostAccess]) -> str:
+    """What to do about hosts that failed: a host that cannot install WireGuard from its
+    package sources needs the .debs (another grant alone fails the same way)."""
+    if any("No package matching" in (h.error or "") for h in failed):
+        where = ctx.settings.vpn_debs_dir
+        debs = (f"put the wireguard-tools and wireguard-go .debs for the hosts into "
+                f"{where} (apt-get download wireguard-tools wireguard-go)" if where else
+                "set vpn_debs_dir to a directory with the wireguard-tools and wireguard-go "
+                ".debs for the hosts (on the lab: bash scripts/setup.sh fetches them into "
+                f"{ctx.settings.lab_cache_dir / 'debs'}, used while a lab is up)")
+        return f"the hosts cannot install WireGuard from their package sources: {debs}, " \
+               f"then run `pbxops access grant {customer_id}` again"
+    return f"run `pbxops access grant {customer_id}` again"
 
 
 def grant(
@@ -359,6 +397,7 @@ def revoke_customer(ctx: Context, customer_id: str, actor: str) -> AccessResult:
         for a in released
     )
     result = AccessResult("revoke", customer_id, _contract(ctx, customer_id), hosts, tuple(serials))
+    retire_idle_hub(ctx)
     return _finish(ctx, result, actor)
 
 

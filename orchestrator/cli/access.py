@@ -160,3 +160,44 @@ def login(
     code = remote.interactive(argv)
     if code:
         raise click.exceptions.Exit(code)
+
+
+@group.group("hub")
+def hub_group() -> None:
+    """The provider-side WireGuard hub (wireguard-go on vpn_hub_interface)."""
+
+
+@hub_group.command("status")
+@json_option
+@click.pass_context
+def hub_status(ctx: click.Context, as_json: bool) -> None:
+    """Whether the hub runs: pid, interface, addresses, routes, peers. Exit 0 either way."""
+    st = service.hub_status(settings_of(ctx))
+    if as_json:
+        print_json(st.as_dict())
+        return
+    if not st.running and st.pid is None:
+        click.echo(f"hub {st.interface}: not running (the next access grant starts it)")
+        return
+    click.echo(f"hub {st.interface}: {'running' if st.running else 'interface missing'}, "
+               f"pid {st.pid if st.pid is not None else 'unknown'}")
+    click.echo(f"  addresses: {', '.join(st.addresses) or '-'}")
+    click.echo(f"  routes:    {', '.join(st.routes) or '-'}")
+    click.echo(f"  peers:     {st.peers}   listen port: {st.listen_port or '-'}")
+
+
+@hub_group.command("down")
+@json_option
+@click.pass_context
+def hub_down(ctx: click.Context, as_json: bool) -> None:
+    """Stop the hub by its pid: its interface and route go; tunnels stay recorded and the
+    next access grant or rotate starts the hub again with the active peers."""
+    settings = settings_of(ctx)
+    pid = service.hub_down(settings)
+    if as_json:
+        print_json({"interface": settings.vpn_hub_interface, "stopped_pid": pid})
+    elif pid is None:
+        click.echo(f"hub {settings.vpn_hub_interface}: was not running")
+    else:
+        click.echo(f"hub {settings.vpn_hub_interface}: stopped (pid {pid})")
+

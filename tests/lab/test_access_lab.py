@@ -10,6 +10,7 @@ edge router (Linux, nftables)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -36,6 +37,7 @@ from orchestrator.ledger.access import CertificateRequest, allocations
 from orchestrator.settings import Settings, load_settings
 
 from ..conftest import DEMO_BOOK, VALID_CUSTOMER
+from ..secret_key import ensure_key
 from .conftest import eventually, running_lab
 
 pytestmark = pytest.mark.lab
@@ -120,6 +122,7 @@ def access_settings(
         },
         env={},
     )
+    ensure_key(settings)
     try:
         yield settings
     finally:
@@ -518,3 +521,46 @@ def _env_of(settings: Settings) -> dict[str, str]:
         "PBXOPS_VPN_DEBS_DIR": str(settings.vpn_debs_dir),
         "PBXOPS_LAB_RUN_DIR": str(settings.lab_run_dir),
     }
+
+
+def _pool_route() -> str:
+    return subprocess.run(["ip", "-o", "route", "show", "10.250.0.0/16"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def _hub_json(settings: Settings) -> dict[str, Any]:
+    out = cli(settings, "access", "hub", "status", "--json")
+    assert out.exit_code == 0, out.output
+    return dict(json.loads(out.output))
+
+
+def test_the_hub_stops_with_the_last_revoke_hub_down_and_lab_down(
+    access_settings: Settings, lab_settings: Settings
+) -> None:
+    """Issue 16: wireguard-go, its interface and the pool's route survived the last revoke
+    and `lab down`, and no command stopped them. Runs last: it takes the lab down."""
+    s, ifname = access_settings, access_settings.vpn_hub_interface
+    for cid in ("acme", "bravo", "delta"):
+        if service.status(s, cid):
+            assert cli(s, "access", "revoke", cid).exit_code == 0
+    assert not hub.running(ifname) and hub.hub_pid(ifname) is None and _pool_route() == ""
+    assert _hub_json(s)["running"] is False
+
+    service.grant(s, "acme", "test")
+    st = _hub_json(s)
+    pid = st["pid"]
+    assert st["running"] and isinstance(pid, int) and Path(f"/proc/{pid}").exists()
+    assert st["interface"] == ifname and st["peers"] == 1
+    assert st["routes"] == ["10.250.0.0/16"] and st["addresses"] == ["10.250.0.1/16"]
+    down = cli(s, "access", "hub", "down")
+    assert down.exit_code == 0 and f"stopped (pid {pid})" in down.output, down.output
+    assert not Path(f"/proc/{pid}").exists() or "wireguard-go" not in Path(
+        f"/proc/{pid}/cmdline").read_text()
+    assert not hub.running(ifname) and _pool_route() == ""
+    assert "was not running" in cli(s, "access", "hub", "down").output
+
+    service.grant(s, "acme", "test")  # the next grant brings the hub back with its peers
+    assert hub.hub_pid(ifname) is not None
+    assert eventually(lambda: handshake(s, tunnel_key(s, "acme")), 30)
+    lab.down(lab_settings)
+    assert not hub.running(ifname) and hub.hub_pid(ifname) is None and _pool_route() == ""
