@@ -22,8 +22,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ..errors import RefusedError
 from ..model import Customer, Phone, System
-from .profiles import ProfileError
 from .render import Credential, RenderedFile
 
 # Characters that mean nothing to Asterisk's config parser inside a value. No blanks
@@ -39,7 +39,7 @@ CODECS = "ulaw,alaw,g722"
 CONTEXT = "pbxops-phones"  # the dialplan context calls from the phones enter
 
 
-class AccountError(ProfileError):
+class AccountError(RefusedError):
     """A value that cannot go into the PBX's SIP configuration as it is."""
 
 
