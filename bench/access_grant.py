@@ -26,7 +26,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from orchestrator import lab  # noqa: E402
+from orchestrator import lab, secrets_setup  # noqa: E402
 from orchestrator.access import hub, service  # noqa: E402
 from orchestrator.settings import load_settings  # noqa: E402
 from tests.conftest import DEMO_BOOK, VALID_CUSTOMER  # noqa: E402
@@ -84,6 +84,7 @@ def _main() -> None:
         },
         env={},
     )
+    secrets_setup.init_key(settings)  # what `pbxops secrets init` does
     t0 = time.monotonic()
     lab.up(settings, specs)
     settings = settings.model_copy(update={"ssh_config": lab.LabPaths.of(settings).ssh_config})

@@ -3,9 +3,6 @@ returns plain data; no printing here."""
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
 import smtplib
 import sys
 from dataclasses import replace
@@ -13,13 +10,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-from sqlalchemy.engine import make_url
-
 from . import planner, systemd
+from .context import actor_of, open_context
+from .context import open_ledger as context_ledger
 from .errors import BookIssue, NotFoundError, RefusedError
-from .fleet import Fleet, entitled_rows, load_book, validate_book
-from .fsutil import atomic_write
+from .fleet import Fleet, entitled_rows, validate_book
 from .inventory import render_inventory, static_inventory
 from .ledger import ActionRecord, Ledger
 from .ledger import waves as wl
@@ -37,11 +32,13 @@ from .waves.states import FINISHED_WAVES, UNSUCCESSFUL, WaveState
 
 
 def open_fleet(settings: Settings) -> Fleet:
-    return load_book(settings.book)
+    return open_context(settings).fleet
 
 
-def open_ledger(settings: Settings, *, upgrade: bool = True) -> Ledger:
-    return Ledger(settings.ledger, upgrade=upgrade)
+def open_ledger(settings: Settings, *, readonly: bool = False) -> Ledger:
+    """The ledger as every command opens it (``orchestrator.context``): never migrated
+    here; ``readonly`` for commands that only read (they create and change nothing)."""
+    return context_ledger(settings, readonly=readonly)
 
 
 def validate(settings: Settings) -> list[BookIssue]:
@@ -79,12 +76,13 @@ def inventory(
 
 
 def db_upgrade(settings: Settings) -> tuple[str, list[str]]:
-    ledger = open_ledger(settings, upgrade=False)
+    """The one command that migrates an existing ledger (besides make setup)."""
+    ledger = Ledger(settings.ledger, upgrade=False)
     return ledger.safe_url, ledger.upgrade()
 
 
 def db_status(settings: Settings) -> dict[str, Any]:
-    ledger = open_ledger(settings, upgrade=False)
+    ledger = Ledger(settings.ledger, upgrade=False, readonly=True)
     current, heads = ledger.current(), ledger.heads()
     return {
         "url": ledger.safe_url,
@@ -166,7 +164,7 @@ def plan_wave(
 def open_waves_on(settings: Settings, plan: WavePlan, wave_id: int | None
                   ) -> list[tuple[int, list[str]]]:
     """Other unfinished waves of the same release that plan some of ``plan``'s hosts."""
-    ledger = open_ledger(settings)
+    ledger = open_ledger(settings, readonly=True)
     mine = {h.hostname for h in plan.hosts}
     found: list[tuple[int, list[str]]] = []
     for w in wl.list_waves(ledger, limit=50):
@@ -179,7 +177,8 @@ def open_waves_on(settings: Settings, plan: WavePlan, wave_id: int | None
 
 
 def actor() -> str:
-    return os.environ.get("PBXOPS_ACTOR") or getpass.getuser()
+    """Who acts: the one rule of ``context.actor_of`` (PBXOPS_ACTOR > SUDO_USER > login)."""
+    return actor_of()
 
 
 def run_wave(
@@ -320,18 +319,8 @@ def resume_scheduled(settings: Settings, wave_id: int, options: RunOptions,
 
 
 def _schedule_config(settings: Settings, wave_id: int) -> Path:
-    """The settings the scheduled runs use, as a config file (0600 in a 0700 directory).
-    A ledger password is never written: the scheduled run finds it in ~/.pgpass (libpq)."""
-    values = json.loads(settings.model_dump_json())
-    url = make_url(settings.ledger)
-    values["ledger_url"] = url.set(password=None).render_as_string(hide_password=False)
-    values["execution_nodes"] = list(settings.execution_nodes)
-    folder = settings.state_dir / "schedule"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(folder, 0o700)
-    path = folder / f"wave-{wave_id}.yml"
-    atomic_write(path, yaml.safe_dump(values, sort_keys=True), mode=0o600)
-    return path
+    """The settings the scheduled runs use (``systemd.settings_file``: no ledger password)."""
+    return systemd.settings_file(settings, f"wave-{wave_id}")
 
 
 def wave_gates(settings: Settings, row: wl.WaveRow) -> Gates:
@@ -351,7 +340,7 @@ def _next_firing(settings: Settings, row: wl.WaveRow) -> str:
 
 
 def wave_status(settings: Settings, wave_id: int | None) -> list[dict[str, Any]]:
-    ledger = open_ledger(settings)
+    ledger = open_ledger(settings, readonly=True)
     one = wave_id is not None
     waves = [_wave(ledger, wave_id)] if wave_id is not None else wl.list_waves(ledger)
     out = []
@@ -390,7 +379,7 @@ def _host_states(ledger: Ledger, wave_id: int) -> list[dict[str, Any]]:
 
 def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
     """One row per host: contract, versions, timings, outcome, error."""
-    ledger = open_ledger(settings)
+    ledger = open_ledger(settings, readonly=True)
     _wave(ledger, wave_id)
     rows = []
     for r in wl.host_rows(ledger, wave_id):
@@ -424,7 +413,7 @@ def wave_report(settings: Settings, wave_id: int) -> list[dict[str, Any]]:
 
 def wave_mail_failure(settings: Settings, wave_id: int) -> str | None:
     """Why the wave's latest summary mail was not sent (its ledger line), None if it was."""
-    mails = [a for a in open_ledger(settings).actions(customer_id="*", kind_prefix="wave.mail")
+    mails = [a for a in open_ledger(settings, readonly=True).actions(customer_id="*", kind_prefix="wave.mail")
              if (a.detail or {}).get("wave") == wave_id]
     return mails[-1].summary if mails and mails[-1].outcome == "failed" else None
 

@@ -1,15 +1,44 @@
 """The only place that talks to systemd (``systemctl``): install, enable, inspect and
-remove a wave's timer and service units."""
+remove the timer and service units of scheduled waves and of the host-certificate renewal,
+and the settings file those runs read."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
+import yaml
+from sqlalchemy.engine import make_url
+
 from .errors import ConfigError, HostError
 from .fsutil import atomic_write
+from .settings import Settings
+
+
+def quote(arg: str) -> str:
+    """systemd's quoting for ExecStart= words (double quotes, backslash escapes)."""
+    if arg and all(c.isalnum() or c in "/._-=:,@+" for c in arg):
+        return arg
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+
+
+def settings_file(settings: Settings, name: str) -> Path:
+    """The settings a scheduled run uses, as a config file (0600 in a 0700 directory).
+    A ledger password is never written: the scheduled run finds it in ~/.pgpass (libpq)."""
+    values = json.loads(settings.model_dump_json())
+    url = make_url(settings.ledger)
+    values["ledger_url"] = url.set(password=None).render_as_string(hide_password=False)
+    values["execution_nodes"] = list(settings.execution_nodes)
+    folder = settings.state_dir / "schedule"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
+    path = folder / f"{name}.yml"
+    atomic_write(path, yaml.safe_dump(values, sort_keys=True), mode=0o600)
+    return path
 
 
 def _systemctl(*args: str, check: bool = True) -> str:

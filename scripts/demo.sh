@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export PBXOPS_STATE_DIR=${PBXOPS_STATE_DIR:-$PWD/out/demo-state}
 export PBXOPS_SMTP_PORT=${PBXOPS_SMTP_PORT:-1}   # no mail server in the demo: the wave records "not mailed"
+# The demo's secret key, made once (never beside the ledger it protects) and kept across runs.
+export PBXOPS_SECRET_KEY_FILE=${PBXOPS_SECRET_KEY_FILE:-$PWD/out/demo-key/secret.key}
+[ -e "$PBXOPS_SECRET_KEY_FILE" ] || pbxops secrets init
+pbxops db upgrade >/dev/null   # a demo ledger from an older checkout is brought up to date
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

@@ -81,4 +81,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e '.[dev]'
+# The secret key of this user's pbxops (made once, never replaced: `pbxops secrets init`)
+# and the ledger at the current schema (the only other place migrations run: db upgrade).
+key=${PBXOPS_SECRET_KEY_FILE:-$HOME/.config/pbxops/secret.key}
+if [ ! -e "$key" ] && [ -z "${PBXOPS_SECRET_KEY:-}" ]; then
+  .venv/bin/pbxops secrets init
+fi
+.venv/bin/pbxops db upgrade
 echo "setup: done. Try: .venv/bin/pbxops fleet entitled"

@@ -3,8 +3,12 @@
 Two CAs: the **user CA** signs technicians' keys (short-lived, principals ``cust-<id>``),
 the **host CA** signs customer hosts' keys so technicians verify hosts with
 ``@cert-authority`` instead of trusting on first use. CA private keys live in the ledger
-only as Fernet tokens (``Vault``); for one signature the key is decrypted into a 0600
-file in a private directory on a RAM-backed filesystem and removed right after.
+only as Fernet tokens (``Vault``) and never touch a filesystem: a CA key is generated in
+memory (``cryptography``) and encrypted; for one signature it is decrypted into an
+anonymous memory file (``memfd_create``, 0600) that ``ssh-keygen -s /dev/fd/N`` reads.
+Such a file has no name anywhere, so nothing is left behind even by kill -9: the kernel
+frees it with the last process holding it. Only public material (the key to sign, the
+certificate, KRL specs) passes through a temporary directory.
 Serials come from the ledger (``access_certificates``), so every certificate is a row.
 Revocation is a KRL (``ssh-keygen -k``) built from the revoked serials.
 """
@@ -20,6 +24,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from ..errors import ConfigError
 from ..ledger import Ledger
@@ -38,11 +50,13 @@ from ..secrets import Vault
 KINDS = ("user", "host")
 
 
-def _ssh_keygen(*args: str, input_text: str | None = None) -> str:
+def _ssh_keygen(*args: str, input_text: str | None = None, pass_fds: tuple[int, ...] = ()
+                ) -> str:
     if shutil.which("ssh-keygen") is None:
         raise ConfigError("ssh-keygen not found: install the Debian package openssh-client")
     done = subprocess.run(
-        ["ssh-keygen", *args], capture_output=True, text=True, input=input_text, check=False
+        ["ssh-keygen", *args], capture_output=True, text=True, input=input_text, check=False,
+        pass_fds=pass_fds,
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["failed"])[-1]
@@ -51,14 +65,22 @@ def _ssh_keygen(*args: str, input_text: str | None = None) -> str:
 
 
 @contextmanager
-def private_dir() -> Iterator[Path]:
-    """A 0700 scratch directory, on tmpfs when there is one; removed on exit."""
-    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    path = Path(tempfile.mkdtemp(prefix="pbxops-ca-", dir=base))
+def public_dir() -> Iterator[Path]:
+    """A 0700 scratch directory for public material only (keys to sign, certificates,
+    KRL specs); removed on exit. Secrets never go here (see ``_ca_file``)."""
+    path = Path(tempfile.mkdtemp(prefix="pbxops-pub-"))
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def new_key_pair(comment: str) -> tuple[str, str]:
+    """(private key in OpenSSH format, public key line) of a new Ed25519 key, in memory."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(Encoding.PEM, PrivateFormat.OpenSSH, NoEncryption()).decode()
+    public = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+    return private, f"{public} {comment}"
 
 
 def _name(kind: str) -> str:
@@ -80,16 +102,15 @@ def ensure_ca(ledger: Ledger, vault: Vault, kind: str) -> str:
             f"SSH {kind} CA key missing from the ledger although certificates were "
             "issued with it: restore the ledger from its backup"
         )
-    with private_dir() as tmp:
-        key = tmp / "ca"
-        _ssh_keygen("-q", "-t", "ed25519", "-N", "", "-C", f"pbxops {kind} CA", "-f", str(key))
-        token = vault.encrypt(key.read_text())
-        public = (tmp / "ca.pub").read_text().strip()
+    private, public = new_key_pair(f"pbxops {kind} CA")
+    token = vault.encrypt(private)
     return store_key(ledger, StoredKey(_name(kind), public, token)).public_key
 
 
 @contextmanager
-def _ca_file(ledger: Ledger, vault: Vault, kind: str) -> Iterator[Path]:
+def _ca_file(ledger: Ledger, vault: Vault, kind: str) -> Iterator[int]:
+    """The CA private key in an anonymous 0600 memory file: its descriptor, for
+    ``ssh-keygen -s /dev/fd/N`` (pass it with ``pass_fds``)."""
     stored = stored_key(ledger, _name(kind))
     if stored is None:
         raise ConfigError(
@@ -103,13 +124,13 @@ def _ca_file(ledger: Ledger, vault: Vault, kind: str) -> Iterator[Path]:
             f"cannot decrypt the SSH {kind} CA key: wrong secret key "
             "(PBXOPS_SECRET_KEY or secret_key_file)?"
         ) from exc
-    with private_dir() as tmp:
-        path = tmp / "ca"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secret.reveal())
-        (tmp / "ca.pub").write_text(stored.public_key + "\n")
-        yield path
+    fd = os.memfd_create(f"pbxops-{kind}-ca", os.MFD_CLOEXEC)
+    try:
+        os.fchmod(fd, 0o600)  # ssh-keygen refuses a key file others could read
+        os.write(fd, secret.reveal().encode())
+        yield fd
+    finally:
+        os.close(fd)
 
 
 FORWARDING = {
@@ -158,20 +179,20 @@ def sign(ledger: Ledger, vault: Vault, req: CertificateRequest) -> tuple[Certifi
     """Sign ``req.public_key`` with the CA of ``req.kind``; return the row and cert text."""
     if req.kind not in KINDS:
         raise ValueError(req.kind)
-    with _ca_file(ledger, vault, req.kind) as ca:
+    with _ca_file(ledger, vault, req.kind) as ca, public_dir() as tmp:
 
         def do_sign(serial: int) -> str:
-            pub = ca.parent / "subject.pub"
+            pub = tmp / "subject.pub"
             pub.write_text(req.public_key.strip() + "\n")
-            args = ["-q", "-s", str(ca), "-I", f"{req.subject} serial={serial}"]
+            args = ["-q", "-s", f"/dev/fd/{ca}", "-I", f"{req.subject} serial={serial}"]
             args += ["-n", ",".join(req.principals), "-z", str(serial)]
             args += ["-V", f"{_stamp(req.valid_after)}:{_stamp(req.valid_before)}"]
             if req.kind == "host":
                 args.append("-h")
             else:
                 args += user_options(req.forwarding, req.source_addresses)
-            _ssh_keygen(*args, str(pub))
-            return (ca.parent / "subject-cert.pub").read_text().strip()
+            _ssh_keygen(*args, str(pub), pass_fds=(ca,))
+            return (tmp / "subject-cert.pub").read_text().strip()
 
         return record_certificate(ledger, req, do_sign)
 
@@ -187,7 +208,7 @@ def build_krl(ledger: Ledger, out_dir: Path) -> Path:
     path = out_dir / f"revoked-{digest}.krl"
     if path.is_file():
         return path
-    with private_dir() as tmp:
+    with public_dir() as tmp:
         (tmp / "spec").write_text(spec)
         args = ["-k", "-f", str(tmp / "krl")]
         if user_ca:
@@ -200,7 +221,7 @@ def build_krl(ledger: Ledger, out_dir: Path) -> Path:
 
 def is_revoked(krl: Path, cert_text: str) -> bool:
     """What sshd will decide for this certificate, asked of ``ssh-keygen -Q``."""
-    with private_dir() as tmp:
+    with public_dir() as tmp:
         cert = tmp / "c-cert.pub"
         cert.write_text(cert_text.strip() + "\n")
         done = subprocess.run(

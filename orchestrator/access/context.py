@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from ipaddress import IPv4Network
 from pathlib import Path
 
+from .. import context as base
 from ..errors import ConfigError
-from ..fleet import Fleet, load_book
+from ..fleet import Fleet
 from ..ledger import Ledger
 from ..secrets import Vault
 from ..settings import Settings
@@ -20,10 +21,22 @@ from .spokes import site_subnets
 class Context:
     settings: Settings
     fleet: Fleet
-    ledger: Ledger
-    vault: Vault
     pool: IPv4Network
     now: datetime
+    base: base.Context
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.base.ledger
+
+    @property
+    def vault(self) -> Vault:
+        """The secret key, opened (and checked against the ledger) on first use."""
+        return self.base.vault
+
+    @property
+    def actor(self) -> str:
+        return self.base.actor
 
     @property
     def today(self) -> date:
@@ -42,15 +55,18 @@ class Context:
         return int(port)
 
 
-def open_context(settings: Settings, now: datetime | None = None) -> Context:
-    fleet = load_book(settings.book)
+def open_context(settings: Settings, now: datetime | None = None, *,
+                 readonly: bool = False) -> Context:
+    """The access view of the one context (``orchestrator.context``): its book, ledger and
+    checked vault, plus the tunnel pool (checked against the customers' networks)."""
+    ctx = base.open_context(settings, clock=(lambda: now) if now else None, readonly=readonly)
+    fleet = ctx.fleet
     pool = parse_pool(settings.vpn_pool)
     check_overlaps(pool, site_subnets(fleet))
     return Context(
         settings=settings,
         fleet=fleet,
-        ledger=Ledger(settings.ledger),
-        vault=Vault.from_settings(settings.secret_key_file),
         pool=pool,
-        now=now or datetime.now(UTC),
+        now=ctx.now(),
+        base=ctx,
     )

@@ -494,7 +494,7 @@ def revoke_technician(ctx: Context, technician: str, actor: str) -> list[AccessR
 
 def status(settings: Settings, customer_id: str | None = None) -> list[dict[str, Any]]:
     """Per spoke: address, ledger status, hub handshake age and traffic, valid certs."""
-    ctx = open_context(settings)
+    ctx = open_context(settings, readonly=True)
     if customer_id is not None:
         ctx.fleet.customer(customer_id)
     live = hub.peers(ctx.settings.vpn_hub_interface)

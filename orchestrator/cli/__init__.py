@@ -15,6 +15,7 @@ import click
 
 from ..errors import PbxopsError
 from ..fsutil import PRIVATE_UMASK
+from ..scratch import sweep
 from ..settings import Settings, load_settings
 
 
@@ -63,12 +64,13 @@ def settings_of(ctx: click.Context) -> Settings:
     if "settings" not in obj:
         obj["settings"] = load_settings(obj["args"], config=obj["config"])
         root.obj = obj
+        sweep(obj["settings"].state_dir)  # scratch copies of secrets a killed run left
     settings: Settings = obj["settings"]
     return settings
 
 
 # Command modules, each exposing ``group`` (a click group or command). Add yours here.
-COMMAND_MODULES = ["fleet", "db", "lint", "lab", "access", "run", "phones", "stock", "wave", "health", "incident", "sla", "hours", "contracts", "docs", "tickets"]
+COMMAND_MODULES = ["fleet", "db", "lint", "lab", "access", "run", "phones", "stock", "wave", "health", "incident", "sla", "hours", "contracts", "docs", "secrets", "tickets"]
 
 
 def _register() -> None:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Callable
 
 import click
 
 from .. import remote
 from ..access import ca, service, sessions
+from ..context import actor_of
 from . import settings_of
 from .output import json_option, print_json, print_table
 
 
 def actor() -> str:
-    return os.environ.get("PBXOPS_ACTOR") or getpass.getuser()
+    """Who acts, recorded in the ledger: the one rule (PBXOPS_ACTOR > SUDO_USER > login)."""
+    return actor_of()
 
 
 def _show(result: service.AccessResult, as_json: bool) -> None:
@@ -201,3 +201,40 @@ def hub_down(ctx: click.Context, as_json: bool) -> None:
     else:
         click.echo(f"hub {settings.vpn_hub_interface}: stopped (pid {pid})")
 
+
+@group.command("renew")
+@click.option("--schedule", "install", is_flag=True,
+              help="Install the daily systemd timer that runs this (pbxops-access-renew).")
+@click.option("--unschedule", "remove", is_flag=True, help="Remove that timer.")
+@json_option
+@click.pass_context
+def renew(ctx: click.Context, install: bool, remove: bool, as_json: bool) -> None:
+    """Renew SSH host certificates that end within 10 days (they last 30).
+
+    Grants again each customer with such a host: WireGuard keys and technicians'
+    certificates stay. Exit 6 when a customer's renewal failed (the others go on).
+    """
+    from ..access import renewal
+
+    settings = settings_of(ctx)
+    if install and remove:
+        raise click.UsageError("--schedule and --unschedule exclude each other")
+    if install:
+        config = renewal.schedule(settings, actor())
+        click.echo(f"installed {renewal.UNIT}.timer (daily); its runs read {config}")
+        return
+    if remove:
+        gone = renewal.unschedule(settings)
+        click.echo(f"removed {renewal.UNIT}.timer" if gone else "no renewal timer installed")
+        return
+    done = renewal.renew(settings, actor())
+    if as_json:
+        print_json([{"customer": r.customer_id, "hosts": list(r.hosts), "error": r.error}
+                    for r in done])
+    elif not done:
+        click.echo("no host certificate ends within 10 days")
+    else:
+        print_table("Host certificates renewed", ["customer", "hosts", "error"],
+                    [[r.customer_id, ", ".join(r.hosts), r.error] for r in done])
+    if any(r.error for r in done):
+        ctx.exit(6)

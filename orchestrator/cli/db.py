@@ -17,7 +17,8 @@ def group() -> None:
 @group.command("upgrade")
 @click.pass_context
 def upgrade(ctx: click.Context) -> None:
-    """Apply pending migrations (pbxops also does this when it opens the ledger)."""
+    """Apply pending migrations (the only command that changes the schema; a new
+    SQLite ledger is made at the current schema on first use)."""
     url, applied = app.db_upgrade(settings_of(ctx))
     if applied:
         click.echo(f"{url}: applied {', '.join(applied)}")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from datetime import date, datetime
 from pathlib import Path
 
 import click
 
+from ..context import actor_of
 from ..errors import RefusedError
 from ..phones import service, swap
 from ..phones.publish import PublishOutcome
@@ -30,8 +29,8 @@ show_secrets_option = click.option(
 
 
 def actor() -> str:
-    """Who acts: PBXOPS_ACTOR, else the login name; recorded in the ledger."""
-    return os.environ.get("PBXOPS_ACTOR") or getpass.getuser()
+    """Who acts, recorded in the ledger: the one rule (PBXOPS_ACTOR > SUDO_USER > login)."""
+    return actor_of()
 
 
 def _day(on: datetime | None) -> date:

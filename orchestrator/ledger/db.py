@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy import Engine, create_engine, delete, event, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,7 +41,17 @@ class ActionRecord:
     id: int | None = None
 
 
-def _engine(url: str) -> Engine:
+def _missing_sqlite_file(url: str) -> bool:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False
+    return (parsed.get_backend_name() == "sqlite"
+            and parsed.database not in (None, "", ":memory:")
+            and not Path(parsed.database).exists())
+
+
+def _engine(url: str, *, create_dir: bool = True) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -51,7 +61,7 @@ def _engine(url: str) -> Engine:
     sqlite_file = None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         sqlite_file = Path(parsed.database)
-        _check_sqlite_file(sqlite_file)
+        _check_sqlite_file(sqlite_file, create_dir)
     try:
         engine = create_engine(parsed, pool_pre_ping=True, future=True)
     except (NoSuchModuleError, ImportError) as exc:
@@ -67,11 +77,12 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-def _check_sqlite_file(path: Path) -> None:
+def _check_sqlite_file(path: Path, create_dir: bool = True) -> None:
     """A new ledger is made only where there is none: an existing empty file (0 bytes, as a
     lost or truncated ledger looks) or something that is not a regular file is an error."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if create_dir:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         info = path.stat() if path.exists() else None
     except OSError as exc:
         raise ConfigError(f"ledger {path}: {exc.strerror or exc}") from exc
@@ -104,17 +115,60 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Ledger:
-    """Per-contract record. Opening it applies pending migrations unless told not to."""
+    """Per-contract record. Opening it never migrates an existing database.
 
-    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+    ``upgrade=None`` (every command): a new, empty SQLite ledger is created at the current
+    schema; a schema behind this pbxops is an error asking for ``pbxops db upgrade``, one
+    ahead of it an error naming the newer pbxops. ``upgrade=True`` applies pending
+    migrations (``pbxops db upgrade``, ``make setup``); ``upgrade=False`` only reads which
+    migrations the database is at (``db status``). ``readonly=True`` creates and changes
+    nothing: a SQLite ledger that does not exist yet reads as an empty one.
+    """
+
+    def __init__(self, url: str, *, upgrade: bool | None = None, readonly: bool = False) -> None:
         self.url = url
-        self.engine = _engine(url)
-        self.safe_url = self.engine.url.render_as_string(hide_password=True)
+        self.readonly = readonly
+        missing = readonly and _missing_sqlite_file(url)
+        self.engine = _engine("sqlite://" if missing else url, create_dir=not readonly)
+        self.safe_url = (make_url(url).render_as_string(hide_password=True) if missing
+                         else self.engine.url.render_as_string(hide_password=True))
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        if upgrade:
+        if missing:  # an empty ledger in memory: reads find nothing, nothing is written
             self.upgrade()
+        elif upgrade:
+            self.upgrade()
+        elif upgrade is None:
+            try:
+                self._open_at_current_schema()
+            except ConfigError:
+                self.engine.dispose()  # closed: SQLite leaves no -wal/-shm behind
+                raise
         else:
             self.current()  # a file that is no database, or a newer schema: said here
+
+    def _open_at_current_schema(self) -> None:
+        current, heads = self.current(), self.heads()
+        if current == heads:
+            return
+        if not current and not self.readonly and self._is_new_sqlite():
+            self.upgrade()
+            return
+        if not current:
+            raise ConfigError(
+                f"ledger {self.safe_url} has no pbxops schema yet: run `pbxops db upgrade` "
+                "once to create it"
+            )
+        raise ConfigError(
+            f"ledger {self.safe_url} is at migration {', '.join(sorted(current))}, behind this "
+            f"pbxops ({', '.join(sorted(heads))}): run `pbxops db upgrade` (back the ledger "
+            "up first); nothing was written"
+        )
+
+    def _is_new_sqlite(self) -> bool:
+        if self.engine.url.get_backend_name() != "sqlite":
+            return False
+        with self._connect() as conn:
+            return not inspect(conn).get_table_names()
 
     def _alembic(self) -> Config:
         cfg = Config()

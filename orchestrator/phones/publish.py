@@ -1,7 +1,8 @@
 """Publishing rendered files to a provisioning server with ``playbooks/phone_provisioning.yml``.
 
-The files are staged on the controller (mode 0600 under the state directory) only while the
-playbook runs; it copies what changed and removes what its owner published before but no
+The files are staged on the controller (mode 0600 in a 0700 scratch directory under the
+state directory that is removed even when pbxops is killed: ``orchestrator.scratch``) only
+while the playbook runs; it copies what changed and removes what its owner published before but no
 longer does. After a successful run pbxops keeps a *published snapshot* that ``phones diff``
 compares against: per file its SHA-256 and its text with the SIP passwords masked, so no
 plaintext password stays on the controller. A failed run leaves the server's files and the
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 from ..errors import HostError
 from ..executor import new_ident, run_playbook
 from ..fsutil import atomic_write
+from ..scratch import scratch_dir
 from ..settings import Settings
 from .render import PhoneFiles, RenderedFile
 
@@ -103,12 +105,13 @@ def _write_private(directory: Path, files: PhoneFiles, accounts: RenderedFile | 
             fh.write(f.content)
 
 
-def stage(settings: Settings, target: PublishTarget) -> Path:
-    """Write the files to a fresh private staging directory on the controller."""
-    staging = _phones_dir(settings) / "staging" / target.hostname / target.owner
-    shutil.rmtree(staging, ignore_errors=True)
-    _write_private(staging, target.files, target.accounts)
-    return staging
+@contextmanager
+def stage(settings: Settings, target: PublishTarget) -> Iterator[Path]:
+    """The files in a private staging directory on the controller that cannot outlive
+    this process (``scratch.scratch_dir``: removed on return, error or kill -9)."""
+    with scratch_dir(settings.state_dir, f"phones-{target.hostname}") as staging:
+        _write_private(staging, target.files, target.accounts)
+        yield staging
 
 
 def _commit_snapshot(settings: Settings, target: PublishTarget) -> None:
@@ -141,11 +144,8 @@ def extravars(target: PublishTarget, staging: Path, options: PublishOptions) -> 
 
 def publish(settings: Settings, target: PublishTarget, options: PublishOptions) -> PublishOutcome:
     """Stage, run the playbook on the target, keep the snapshot on success."""
-    staging = stage(settings, target)
-    try:
+    with stage(settings, target) as staging:
         return _run(settings, target, staging, options)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _run(

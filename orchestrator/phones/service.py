@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from ..context import Context, open_context
 from ..errors import NotFoundError, RefusedError
-from ..fleet import Fleet, HostRef, load_book
+from ..fleet import Fleet, HostRef
 from ..fsutil import atomic_write
 from ..ledger import ActionRecord, Ledger
 from ..ledger import phones as ledger_phones
@@ -41,21 +42,35 @@ class Workspace:
 
     settings: Settings
     fleet: Fleet
-    ledger: Ledger
-    vault: Vault
     renderer: Renderer
+    context: Context
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.context.ledger
+
+    @property
+    def vault(self) -> Vault:
+        """The secret key, opened (and checked against the ledger) on first use."""
+        return self.context.vault
+
+    @property
+    def actor(self) -> str:
+        return self.context.actor
 
     def reload(self) -> None:
-        self.fleet = load_book(self.settings.book)
+        self.fleet = self.context.reload_book()
 
 
 def open_workspace(settings: Settings) -> Workspace:
+    """The phones view of the one context (``orchestrator.context``): book, ledger, the
+    vault checked against the secrets already stored, and the templates."""
+    ctx = open_context(settings)
     return Workspace(
         settings=settings,
-        fleet=load_book(settings.book),
-        ledger=Ledger(settings.ledger),
-        vault=Vault.from_settings(settings.secret_key_file),
+        fleet=ctx.fleet,
         renderer=Renderer(settings.project_dir / "templates" / "phones"),
+        context=ctx,
     )
 
 
@@ -103,10 +118,11 @@ def workaround_endpoint(ref: HostRef, standby: HostRef) -> Endpoint:
 
 def credentials_for(ws: Workspace, system: System) -> dict[str, Credential]:
     """The SIP account of every extension with a phone; missing ones are generated."""
+    vault = ws.vault  # the key first: a missing or wrong key writes (and creates) nothing
     stored = ledger_phones.stored_credentials(ws.ledger, system.hostname)
     missing = {
         p.extension: ledger_phones.StoredCredential(
-            p.extension, ws.vault.encrypt(generate_password().reveal())
+            p.extension, vault.encrypt(generate_password().reveal())
         )
         for p in system.phones
         if p.extension not in stored
@@ -114,7 +130,7 @@ def credentials_for(ws: Workspace, system: System) -> dict[str, Credential]:
     if missing:
         stored = ledger_phones.add_credentials(ws.ledger, system.hostname, missing)
     return {
-        ext: Credential(c.username, ws.vault.decrypt(c.token))
+        ext: Credential(c.username, vault.decrypt(c.token))
         for ext, c in stored.items()
         if any(p.extension == ext for p in system.phones)
     }

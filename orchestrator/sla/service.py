@@ -3,14 +3,13 @@ build the mailer, pick the SSH config; each function is one use case."""
 
 from __future__ import annotations
 
-import getpass
-import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..context import actor_of, open_context, open_ledger
 from ..errors import RefusedError
-from ..fleet import Fleet, load_book
+from ..fleet import Fleet
 from ..health.service import SweepOutcome, run_sweep
 from ..health.sweep import SweepOptions
 from ..ledger import Ledger
@@ -31,11 +30,14 @@ def now() -> datetime:
 
 
 def actor() -> str:
-    return os.environ.get("SUDO_USER") or getpass.getuser()
+    """Who acts: the one rule of ``context.actor_of`` (PBXOPS_ACTOR > SUDO_USER > login)."""
+    return actor_of()
 
 
-def _open(settings: Settings) -> tuple[Fleet, Ledger]:
-    return load_book(settings.book), Ledger(settings.ledger)
+def _open(settings: Settings, *, readonly: bool = False) -> tuple[Fleet, Ledger]:
+    """Book and ledger as every command opens them (``orchestrator.context``)."""
+    ctx = open_context(settings, readonly=readonly)
+    return ctx.fleet, ctx.ledger
 
 
 def mailer(settings: Settings) -> Mailer:
@@ -56,8 +58,8 @@ def health_sweep(
     incidents: bool,
     mail: bool,
 ) -> SweepOutcome:
-    fleet = load_book(settings.book)
-    waves = Ledger(settings.ledger)  # the waves that make a release due, also report-only
+    fleet = open_context(settings).fleet
+    waves = open_ledger(settings, readonly=not incidents)  # the waves that make a release due, also report-only
     return run_sweep(
         fleet,
         waves if incidents else None,
@@ -114,7 +116,7 @@ def incident_open(
 
 def incident_ack(settings: Settings, ident: str, at: datetime | None) -> Incident:
     moment = when(at)
-    ledger = Ledger(settings.ledger)
+    ledger = open_ledger(settings)
     return incidents_mod.acknowledge(ledger, incidents_mod.parse_id(ident), actor(), moment)
 
 
@@ -127,8 +129,8 @@ def incident_resolve(settings: Settings, ident: str, cause: str) -> Incident:
 
 def incident_list(settings: Settings, customer: str | None, only_open: bool) -> list[Incident]:
     if customer:
-        load_book(settings.book).customer(customer)
-    return store.incidents(Ledger(settings.ledger), customer, only_open=only_open)
+        open_context(settings, readonly=True).fleet.customer(customer)
+    return store.incidents(open_ledger(settings, readonly=True), customer, only_open=only_open)
 
 
 def sla_report(
@@ -140,7 +142,7 @@ def sla_report(
 ) -> report_mod.SlaReport:
     moment = now()
     span = report_mod.parse_period(period, start, end, moment.date())
-    fleet, ledger = _open(settings)
+    fleet, ledger = _open(settings, readonly=True)
     return report_mod.sla_report(fleet, ledger, span, moment, customer)
 
 
@@ -169,19 +171,19 @@ def hours_book(
 
 def hours_balance(settings: Settings, customer: str) -> list[hours_mod.Balance]:
     """Balances on the customer's own date, the one bookings use (not the UTC date)."""
-    fleet, ledger = _open(settings)
+    fleet, ledger = _open(settings, readonly=True)
     return hours_mod.balances_now(fleet, ledger, customer, now())
 
 
 def hours_list(settings: Settings, customer: str) -> list[HourBooking]:
-    fleet, ledger = _open(settings)
+    fleet, ledger = _open(settings, readonly=True)
     return store.bookings(ledger, fleet.customer(customer).id)
 
 
 def contracts_pricing(
     settings: Settings, customer: str | None, on: date
 ) -> list[pricing_mod.PriceLine]:
-    fleet = load_book(settings.book)
+    fleet = open_context(settings).fleet
     customers = (fleet.customer(customer),) if customer else fleet.customers
     return pricing_mod.pricing(customers, fleet.tariffs, on)
 
@@ -189,7 +191,7 @@ def contracts_pricing(
 def contracts_history(
     settings: Settings, customer: str, contract: str | None
 ) -> list[dict[str, Any]]:
-    fleet, ledger = _open(settings)
+    fleet, ledger = _open(settings, readonly=True)
     return history_mod.history(fleet, ledger, customer, contract)
 
 
@@ -204,7 +206,7 @@ def customers_docs(
     that does not render leaves no file of any customer behind."""
     from ..fsutil import atomic_write
 
-    fleet, ledger = _open(settings)
+    fleet, ledger = _open(settings, readonly=True)
     templates = settings.project_dir / "templates" / "docs"
     moment = now()
     pages = [

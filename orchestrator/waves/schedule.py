@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from .. import systemd
 from .gates import Gate, Gates
 
 MAX_OPENINGS = 24  # OnCalendar lines per timer; the timer is re-planned after each firing
@@ -78,7 +79,5 @@ def render_units(wave_id: int, openings: Sequence[datetime], argv: Sequence[str]
 
 
 def _quote(arg: str) -> str:
-    """systemd's quoting for ExecStart= words (double quotes, backslash escapes)."""
-    if arg and all(c.isalnum() or c in "/._-=:,@+" for c in arg):
-        return arg
-    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%") + '"'
+    """systemd's quoting for ExecStart= words (``systemd.quote``)."""
+    return systemd.quote(arg)

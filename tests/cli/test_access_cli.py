@@ -8,14 +8,15 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
+from tests.secret_key import ensure_key_env
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
+    return dict(ensure_key_env({
         "PBXOPS_STATE_DIR": str(tmp_path / "state"),
         "PBXOPS_SECRET_KEY_FILE": str(tmp_path / "secret.key"),
-    }
+    }))
 
 
 def test_grant_to_a_customer_without_sla_is_refused(env: dict[str, str]) -> None:

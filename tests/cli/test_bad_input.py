@@ -12,19 +12,20 @@ from click.testing import CliRunner, Result
 
 from orchestrator.cli import main
 from tests.conftest import DEMO_BOOK
+from tests.secret_key import ensure_key_env
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     state = tmp_path / "state"
-    return {
+    return dict(ensure_key_env({
         **{k: v for k, v in os.environ.items() if not k.startswith("PBXOPS_")},
         "PBXOPS_STATE_DIR": str(state),
         "PBXOPS_BOOK": str(DEMO_BOOK),
         "PBXOPS_SECRET_KEY_FILE": str(tmp_path / "secret.key"),
         "PBXOPS_SMTP_PORT": "1",  # nothing listens: a mail attempt fails fast
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
-    }
+    }))
 
 
 def pbxops(env: dict[str, str], *args: str) -> Result:

@@ -54,7 +54,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A state dir with a migrated ledger and one wave, made once and copied per example."""
     top = tmp_path_factory.mktemp("fuzz-template")
     env = _env(top / "state", DEMO_BOOK)
-    for argv in (["db", "upgrade"], ["wave", "plan", "--release", "pbx-18.1",
+    for argv in (["db", "upgrade"], ["secrets", "init"], ["wave", "plan", "--release", "pbx-18.1",
                                      "--at", "2026-11-25T12:00"]):
         result = CliRunner().invoke(main, argv, env=env)
         assert result.exit_code == 0, result.output

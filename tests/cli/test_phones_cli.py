@@ -13,6 +13,7 @@ from orchestrator.cli import main
 from orchestrator.ledger import Ledger
 from orchestrator.ledger import phones as ledger_phones
 from orchestrator.secrets import Vault
+from tests.secret_key import ensure_key_env
 from tests.unit.phones_book import write_book
 
 PLANTED = "PLANTEDcliSecret42"
@@ -32,6 +33,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("PBXOPS_DEBUG", raising=False)
     monkeypatch.delenv("PBXOPS_SECRET_KEY", raising=False)
+    ensure_key_env(values)
     ledger = Ledger(values["PBXOPS_LEDGER_URL"])
     token = Vault.from_settings(Path(values["PBXOPS_SECRET_KEY_FILE"])).encrypt(PLANTED)
     ledger_phones.add_credentials(ledger, "acme-pbx", {"101": ledger_phones.StoredCredential("101", token)})

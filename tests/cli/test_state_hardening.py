@@ -70,6 +70,7 @@ def test_everything_the_cli_creates_under_the_state_dir_is_private(
     os.umask(0o022)  # what a login shell has
     commands = [
         ["db", "upgrade"],
+        ["secrets", "init"],
         ["wave", "plan", "--release", "pbx-18.1", "--at", "2026-11-25T12:00"],
         ["docs", "bergmann", "alpenblick"],
         ["phones", "credentials", "bergmann"],

@@ -21,6 +21,7 @@ from orchestrator.phones.swap import swap_phone, workaround
 from orchestrator.settings import Settings, load_settings
 from orchestrator.sipprobe import probe
 
+from ..secret_key import ensure_key
 from .conftest import TEST_RUN_DIR, running_lab
 
 pytestmark = pytest.mark.lab
@@ -56,7 +57,7 @@ def ws(phones_lab: lab.LabState, lab_settings: Settings,
         },
         env={},
     )
-    return open_workspace(settings)
+    return open_workspace(ensure_key(settings))
 
 
 def fetch(address: str, name: str) -> tuple[int, str]:

@@ -45,7 +45,7 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, P
         provider = str(lab.PROVIDER_INTERFACE.ip)  # on the lab bridge: every namespace reaches it
         with postgres_server(f"{provider},127.0.0.1", trust_from=("10.210.0.0/16", f"{provider}/32")) as url:
             settings = base.model_copy(update={"ledger_url": url})
-            app.open_ledger(settings)  # `pbxops db upgrade`, once, before the team starts
+            app.db_upgrade(settings)  # `pbxops db upgrade`, once, before the team starts
             try:
                 yield settings, root
             finally:

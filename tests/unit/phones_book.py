@@ -11,6 +11,7 @@ import yaml
 
 from orchestrator.settings import Settings, load_settings
 
+from ..secret_key import ensure_key
 from .phones_data import CUSTOMER
 
 STOCK = """\
@@ -72,7 +73,8 @@ def write_book(root: Path, acme_changes: dict[str, Any] | None = None,
 
 
 def settings_for(tmp: Path, book: Path) -> Settings:
-    return load_settings(
+    """Settings of a private state under ``tmp``, its secret key made by `secrets init`."""
+    return ensure_key(load_settings(
         {
             "book": str(book),
             "state_dir": str(tmp / "state"),
@@ -80,4 +82,4 @@ def settings_for(tmp: Path, book: Path) -> Settings:
             "secret_key_file": str(tmp / "secret.key"),
         },
         env={},
-    )
+    ))

@@ -30,6 +30,7 @@ from orchestrator.secrets import Vault
 from orchestrator.settings import REPO_ROOT, load_settings
 
 from ..conftest import DEMO_BOOK
+from ..secret_key import ensure_key
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -176,9 +177,9 @@ def test_customers_without_sla_are_refused_remote_access() -> None:
 
 
 def test_the_default_pool_fits_the_demo_book(tmp_path: Path) -> None:
-    settings = load_settings(
+    settings = ensure_key(load_settings(
         args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
-    )
+    ))
     assert open_context(settings).pool == IPv4Network("10.250.0.0/16")
     clash = settings.model_copy(update={"vpn_pool": "10.210.0.0/16"})
     with pytest.raises(RefusedError, match="overlaps"):
@@ -234,9 +235,9 @@ def test_golden_cisco_config() -> None:
 def test_a_revoked_technician_gets_no_new_certificate_until_reinstated(tmp_path: Path) -> None:
     from orchestrator.access import service
 
-    settings = load_settings(
+    settings = ensure_key(load_settings(
         args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
-    )
+    ))
     ctx = open_context(settings)
     ca.ensure_ca(ctx.ledger, ctx.vault, "user")
     public = _user_key(tmp_path)
@@ -256,9 +257,9 @@ def test_a_revoked_technician_gets_no_new_certificate_until_reinstated(tmp_path:
 
 
 def test_a_technician_certificate_permits_a_pty_from_the_hub_only(tmp_path: Path) -> None:
-    settings = load_settings(
+    settings = ensure_key(load_settings(
         args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
-    )
+    ))
     ctx = open_context(settings)
     ca.ensure_ca(ctx.ledger, ctx.vault, "user")
     _, text = sessions.issue(ctx, "mweber", "clinic-nord", _user_key(tmp_path), 1, "ops")
@@ -271,9 +272,9 @@ def test_a_technician_certificate_permits_a_pty_from_the_hub_only(tmp_path: Path
 
 
 def test_forwarding_is_permitted_only_when_asked_for_and_recorded(tmp_path: Path) -> None:
-    settings = load_settings(
+    settings = ensure_key(load_settings(
         args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
-    )
+    ))
     ctx = open_context(settings)
     ca.ensure_ca(ctx.ledger, ctx.vault, "user")
     public = _user_key(tmp_path)
@@ -288,9 +289,9 @@ def test_forwarding_is_permitted_only_when_asked_for_and_recorded(tmp_path: Path
 def test_host_certificates_last_at_most_30_days(tmp_path: Path) -> None:
     from orchestrator.access import service
 
-    settings = load_settings(
+    settings = ensure_key(load_settings(
         args={"state_dir": str(tmp_path), "secret_key_file": str(tmp_path / "k")}, env={}
-    )
+    ))
     ctx = open_context(settings)
     ca.ensure_ca(ctx.ledger, ctx.vault, "host")
     spoke = spokes_of(ctx.fleet, "clinic-nord", ctx.today)[0]

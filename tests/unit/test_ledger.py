@@ -47,7 +47,7 @@ def test_expired_lock_can_be_taken_over(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_postgres_ledger_same_migrations(postgres_url: str) -> None:
-    _exercise(Ledger(postgres_url))
+    _exercise(Ledger(postgres_url, upgrade=True))  # a new team database: `db upgrade`
 
 
 def test_unreachable_database_is_a_clear_error() -> None:
