@@ -58,4 +58,15 @@ def classify(out: HostOutcome, *, pbx: bool, target: str, address: str,
                           "installed, not restarted", **facts)
     how = " (SIP confirmed)" if pbx else ""
     return HostResult(Event.UPDATED, f"updated {before or '?'} -> "
-                      f"{facts['version_after'] or target}{how}", **facts)
+                      f"{facts['version_after'] or target}{how}{_registrations(out)}", **facts)
+
+
+def _registrations(out: HostOutcome) -> str:
+    """The registrations post-check's count (roles/pbx_update/tasks/registrations.yml):
+    endpoints registered before the update, and those that registered again after it."""
+    before = out.facts.get("registered_before")
+    if not isinstance(before, dict) or not before:
+        return ""
+    again = out.facts.get("registered_after")
+    n = len(again) if isinstance(again, list) else 0
+    return f"; {n} of {len(before)} registered endpoints registered again"

@@ -128,3 +128,22 @@ def test_the_bound_comes_from_the_update_contract(kind: str) -> None:
     assert k.registration_recovery_minutes == 3
     assert cls.model_validate({"id": "k", "kind": kind, "start": "2026-01-01"}
                               ).registration_recovery_minutes == 10
+
+
+def _classified(facts: dict[str, Any]) -> str:
+    from orchestrator.executor import HostOutcome
+    from orchestrator.sipprobe import SipProbeResult
+    from orchestrator.waves.results import classify
+
+    out = HostOutcome("h", ok=5, facts={"version_before": "1", "version_after": "2", **facts})
+    res = classify(out, pbx=True, target="2", address="10.0.0.1",
+                   probe=lambda a: SipProbeResult(a, 5060, 200, "OK", "LabPBX 2", "2"))
+    return res.summary
+
+
+def test_the_host_result_says_how_many_registered_again() -> None:
+    summary = _classified({"registered_before": {"201": 5, "202": 6},
+                           "registered_after": ["201", "202"]})
+    assert summary.endswith("; 2 of 2 registered endpoints registered again")
+    assert "registered" not in _classified({"registered_before": {}})
+    assert "registered" not in _classified({})
