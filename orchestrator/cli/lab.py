@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -29,13 +30,21 @@ def group() -> None:
     help="Contract book whose PBX hosts to start (default: the configured book).",
 )
 @click.option("--hosts", "count", type=int, help="Start N synthetic hosts instead of a book.")
+@click.option(
+    "--debian",
+    is_flag=True,
+    help="Hosts take real Debian packages (bookworm sources via the lab's apt-cacher-ng, "
+    "4 GiB disk): for OS upgrade waves (debian-12-updates, debian-13).",
+)
 @click.pass_context
-def up(ctx: click.Context, book: Path | None, count: int | None) -> None:
+def up(ctx: click.Context, book: Path | None, count: int | None, debian: bool) -> None:
     """Build (first time: a few minutes) and start the lab; harmless when already up."""
     settings = settings_of(ctx)
     if book is not None and count is not None:
         raise LabError("give --book or --hosts, not both")
     specs = lab.synthetic_specs(count) if count else lab.specs_from_book(book or settings.book)
+    if debian:
+        specs = [dataclasses.replace(s, debian=True) for s in specs]
     out = console(err=True)
     if not out.is_terminal:  # logs and CI: one line per step instead of a spinner
         state = lab.up(settings, specs, report=lambda msg: click.echo(f"lab: {msg}", err=True))
@@ -115,3 +124,36 @@ def fault(ctx: click.Context, host: str, kind: str, clear: bool) -> None:
     else:
         lab.inject_fault(settings, host, kind)
     click.echo(f"{host}: {kind} {'cleared' if clear else 'injected'}")
+
+
+@group.command("snapshot")
+@click.argument("host")
+@click.argument("label")
+@json_option
+@click.pass_context
+def snapshot(ctx: click.Context, host: str, label: str, as_json: bool) -> None:
+    """Copy lab host HOST's writable layer (all it changed since `lab up`) as LABEL: the host
+    is shut down for the copy and booted again. Undo an OS upgrade with `lab restore`."""
+    path = lab.take_snapshot(settings_of(ctx), host, label, report=_progress)
+    if as_json:
+        print_json({"host": host, "label": label, "path": str(path)})
+    else:
+        click.echo(f"{host}: snapshot {label} taken ({path})")
+
+
+@group.command("restore")
+@click.argument("host")
+@click.argument("label")
+@json_option
+@click.pass_context
+def restore(ctx: click.Context, host: str, label: str, as_json: bool) -> None:
+    """Put lab host HOST back to its snapshot LABEL (shut down, layer replaced, booted)."""
+    lab.restore_snapshot(settings_of(ctx), host, label, report=_progress)
+    if as_json:
+        print_json({"host": host, "label": label, "restored": True})
+    else:
+        click.echo(f"{host}: restored to snapshot {label}")
+
+
+def _progress(message: str) -> None:
+    click.echo(f"lab: {message}", err=True)

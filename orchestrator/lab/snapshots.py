@@ -23,6 +23,7 @@ from ..settings import Settings
 from . import hosts
 from .core import wait_ready
 from .paths import LabPaths
+from .rootfs import Report
 from .state import HostState, LabState, load
 
 _LABEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -63,25 +64,31 @@ def _lowers(root: Path) -> list[Path]:
     raise LabError(f"{root}: no overlay mounted")
 
 
-def take(settings: Settings, name: str, label: str) -> Path:
+def _quiet(_: str) -> None:
+    return None
+
+
+def take(settings: Settings, name: str, label: str, report: Report = _quiet) -> Path:
     """Shut ``name`` down, copy its writable layer to the snapshot ``label``, boot it again."""
     paths, state, host = _host(settings, name)
     target = snapshot_dir(paths, host, label)
     staging = target.with_name(f".{label}.new")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    report(f"{name}: shutting down for the snapshot")
     hosts.stop(paths, host)
     try:
         _copy(_upper(paths, host), staging)
     finally:
         hosts.start(paths, host)
+    report(f"{name}: booting")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     wait_ready(paths, state.model_copy(update={"hosts": (host,)}))
     return target
 
 
-def restore(settings: Settings, name: str, label: str) -> None:
+def restore(settings: Settings, name: str, label: str, report: Report = _quiet) -> None:
     """Shut ``name`` down, replace its writable layer by the snapshot ``label``, boot it."""
     paths, state, host = _host(settings, name)
     source = snapshot_dir(paths, host, label)
@@ -89,6 +96,7 @@ def restore(settings: Settings, name: str, label: str) -> None:
         raise NotFoundError(f"{name}: no snapshot {label!r}")
     root = hosts.root_of(paths, host)
     lowers = _lowers(root)
+    report(f"{name}: shutting down to restore {label}")
     hosts.stop(paths, host)
     if os.path.ismount(root):  # the overlay only: its writable tmpfs stays
         subprocess.run(["umount", str(root)], check=True, capture_output=True)
@@ -98,5 +106,6 @@ def restore(settings: Settings, name: str, label: str) -> None:
         entry.mkdir()
     _copy(source, upper)
     hosts.mount_root(paths, host, lowers)
+    report(f"{name}: booting")
     hosts.start(paths, host)
     wait_ready(paths, state.model_copy(update={"hosts": (host,)}))

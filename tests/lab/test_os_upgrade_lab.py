@@ -17,8 +17,10 @@ from the lab cache dir.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,9 +33,9 @@ from orchestrator.planner import PlanOptions
 from orchestrator.settings import Settings, load_settings
 from orchestrator.sipprobe import probe
 
-from .books import customer, write_book
+from .books import REPO, customer, write_book
 from .conftest import TEST_RUN_DIR, eventually, running_lab
-from .waves import cli
+from .waves import PBXOPS, cli, cli_env
 
 pytestmark = [
     pytest.mark.lab,
@@ -75,6 +77,14 @@ def _wave(s: Settings, release: str) -> tuple[int, dict[str, object]]:
     report = {r["host"]: r for r in app.wave_report(s, wave_id)}[HOST]
     assert code == 0 and result["hosts"][HOST] in ("done", "already_at_target"), tail
     return wave_id, report
+
+
+def _lab_cli(s: Settings, *args: str) -> dict[str, object]:
+    out = subprocess.run([*PBXOPS, "lab", *args, "--json"], env=cli_env(s), cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
 
 
 def _pbx_answers(s: Settings) -> bool:
@@ -123,8 +133,8 @@ def test_point_upgrade_installs_real_updates_and_security_fixes(deb: Settings) -
 def test_major_upgrade_to_trixie_reboots_runs_the_pbx_and_rolls_back_by_snapshot(
         deb: Settings) -> None:
     s = deb
-    snapshot: Path = lab.take_snapshot(s, HOST, "before-13")
-    assert snapshot.is_dir()
+    taken = _lab_cli(s, "snapshot", HOST, "before-13")  # as an engineer does, by pbxops
+    assert Path(str(taken["path"])).is_dir(), taken
     release_before, boot = _in(s, "cat", "/etc/debian_version"), _in(s, *INIT_STARTED)
     wave_id, report = _wave(s, "debian-13")
     assert report["status"] == "done", report
@@ -148,7 +158,7 @@ def test_major_upgrade_to_trixie_reboots_runs_the_pbx_and_rolls_back_by_snapshot
     assert probe(ADDRESS, timeout=3).version == _in(s, "dpkg-query", "-W", "-f=${Version}",
                                                     "labpbx")
 
-    lab.restore_snapshot(s, HOST, "before-13")
+    assert _lab_cli(s, "restore", HOST, "before-13")["restored"] is True
     assert _in(s, "cat", "/etc/debian_version") == release_before
     assert "VERSION_CODENAME=bookworm" in _in(s, "cat", "/etc/os-release")
     assert eventually(lambda: _pbx_answers(s), 30), "the PBX answers again on bookworm"
