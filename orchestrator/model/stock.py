@@ -25,5 +25,6 @@ class Technician(Frozen):
     id: str
     name: str
     email: str
+    phone: str | None = None  # offered to customers whose SLA has the phone channel
     on_duty: tuple[str, ...] = ()  # window slots, e.g. "mon-fri 08:00-18:00"
     timezone: str = "Europe/Berlin"

@@ -21,6 +21,7 @@ from ..ledger import sla as store
 from ..ledger.sla import HourBooking
 from ..ledger.versions import VerifiedVersion, last_verified
 from ..model import Customer, Sla, System, active_sla, entitlement
+from ..sla import channels
 from ..sla.hours import balances
 from ..sla.terms import terms_for
 
@@ -144,6 +145,9 @@ def context(fleet: Fleet, ledger: Ledger, customer_id: str, now: datetime) -> di
         "contracts": [_contract(k, day) for k in customer.contracts],
         "reaction": f"{terms.reaction_hours:g} h ({terms.basis})"
         + (f" under {terms.contract}" if terms.tier else " (no SLA: default)"),
+        "support": channels.for_docs(
+            channels.channels_of(customer, terms.contract), fleet.technicians
+        ),
         "remote_access": _remote_access(customer, day),
         "waves": [
             {

@@ -23,7 +23,7 @@ from ..ledger import sla as store
 from ..ledger.sla import Incident
 from ..model import billing as rules
 from ..model.billing import CAUSE_TEXT, Cause, Verdict
-from . import notify
+from . import channels, notify
 from .hours import active_package
 from .terms import terms_for
 
@@ -102,7 +102,10 @@ def _notify(
 ) -> Opened:
     customer = fleet.customer(inc.customer_id)
     on_duty = notify.on_duty_addresses(fleet.technicians, now, mailer.sender)
-    msg = notify.message(inc, customer, on_duty, mailer.sender)
+    reach = channels.offers(
+        channels.channels_of(customer, inc.contract_id), fleet.technicians, now, mailer.sender
+    )
+    msg = notify.message(inc, customer, on_duty, mailer.sender, reach)
     recipients = tuple(c.email for c in customer.contacts) + tuple(on_duty)
     error: str | None = None
     try:

@@ -55,7 +55,14 @@ def on_duty_addresses(roster: Sequence[Technician], at: datetime, fallback: str)
     return found or [fallback]
 
 
-def message(inc: Incident, customer: Customer, on_duty: Sequence[str], sender: str) -> EmailMessage:
+def message(
+    inc: Incident,
+    customer: Customer,
+    on_duty: Sequence[str],
+    sender: str,
+    reach: Sequence[str] = (),
+) -> EmailMessage:
+    """``reach``: how the customer may reach support (``channels.offers``), one per line."""
     msg = EmailMessage()
     msg["Subject"] = subject(inc)
     msg["From"] = sender
@@ -65,7 +72,7 @@ def message(inc: Incident, customer: Customer, on_duty: Sequence[str], sender: s
     msg["Message-ID"] = make_msgid(idstring=inc.ticket, domain="pbxops")
     for name, value in _fields(inc).items():
         msg[f"X-Pbxops-{name.title()}"] = value
-    msg.set_content(_body(inc, customer))
+    msg.set_content(_body(inc, customer, reach))
     return msg
 
 
@@ -84,7 +91,7 @@ def body(inc: Incident, customer: Customer) -> str:
     return _body(inc, customer)
 
 
-def _body(inc: Incident, customer: Customer) -> str:
+def _body(inc: Incident, customer: Customer, reach: Sequence[str] = ()) -> str:
     local = inc.deadline.astimezone(customer.tz)
     head = "\n".join(f"{k}: {v}" for k, v in _fields(inc).items())
     return (
@@ -94,6 +101,7 @@ def _body(inc: Incident, customer: Customer) -> str:
         f"Reaction due within {inc.reaction_hours:g} h ({inc.hours_basis}): "
         f"{local:%Y-%m-%d %H:%M} {customer.timezone}.\n"
         + "".join(f"\n- {line}" for line in inc.detail.get("checks", []))
+        + ("\n\nHow to reach us:" + "".join(f"\n- {r}" for r in reach) if reach else "")
         + "\n\nReply to this mail to add to the ticket.\n"
     )
 
