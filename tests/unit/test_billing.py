@@ -203,7 +203,7 @@ def test_old_bookings_get_their_billing_from_the_migration(tmp_path: Path) -> No
                 {"at": NOW, "k": contract, "b": billable},
             )
     ledger = Ledger(url, upgrade=True)  # what `pbxops db upgrade` does
-    assert "0006_hour_billing" in ledger.current()
+    assert ledger.current() == ledger.heads()  # 0006_hour_billing and any later one
     assert [b.billing for b in store.bookings(ledger, "clinic-nord")] == [
         Billing.PACKAGE,
         Billing.BILLABLE,
