@@ -54,16 +54,34 @@ def _wait_for(check: object, what: str, limit: float = 120) -> None:
         time.sleep(0.1)
 
 
+def _mentioning(text: str) -> list[int]:
+    """Processes whose command line or environment names ``text`` (this test's tmp dir)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            seen = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in seen:
+            pids.append(int(entry.name))
+    return pids
+
+
 @pytest.fixture
-def killed() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Processes a test starts in their own session; what is left of them (the playbook,
-    the sleeping stand-in) is killed by process group at the end."""
+def killed(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts; what is left of them at the end (the playbook in its own
+    session, the sleeping stand-in) is found by this test's tmp dir and killed by pid."""
     started: list[subprocess.Popen[bytes]] = []
     yield started
     for proc in started:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    for pid in _mentioning(str(tmp_path)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _sleeper(path: Path, then: str, ready: Path) -> Path:
