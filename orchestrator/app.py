@@ -83,9 +83,10 @@ def db_upgrade(settings: Settings) -> tuple[str, list[str]]:
 
 def db_status(settings: Settings) -> dict[str, Any]:
     ledger = Ledger(settings.ledger, upgrade=False, readonly=True)
-    current, heads = ledger.current(), ledger.heads()
+    current, heads = (ledger.current() if ledger.exists else set()), ledger.heads()
     return {
         "url": ledger.safe_url,
+        "exists": ledger.exists,
         "current": sorted(current),
         "heads": sorted(heads),
         "up_to_date": current == heads,

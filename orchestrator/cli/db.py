@@ -35,7 +35,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         print_json(st)
         return
-    state = "up to date" if st["up_to_date"] else "migrations pending (run: pbxops db upgrade)"
+    state = ("up to date" if st["up_to_date"] else
+             "migrations pending (run: pbxops db upgrade)" if st["exists"] else
+             "no ledger yet (made at first use, or now by: pbxops db upgrade)")
     click.echo(f"{st['url']}: {state}; current {', '.join(st['current']) or '-'}")
     if not st["up_to_date"]:
         ctx.exit(1)

@@ -129,6 +129,7 @@ class Ledger:
         self.url = url
         self.readonly = readonly
         missing = readonly and _missing_sqlite_file(url)
+        self.exists = not missing  # False: a read-only view of a SQLite ledger not made yet
         self.engine = _engine("sqlite://" if missing else url, create_dir=not readonly)
         self.safe_url = (make_url(url).render_as_string(hide_password=True) if missing
                          else self.engine.url.render_as_string(hide_password=True))
