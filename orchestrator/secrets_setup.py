@@ -25,10 +25,11 @@ class KeyCreated:
 def init_key(settings: Settings, env_key: str | None = None) -> KeyCreated:
     path = settings.secret_key_file
     if not path.exists() and not path.is_symlink():
-        stored = samples(open_ledger(settings, readonly=True))
+        ledger = open_ledger(settings, readonly=True)
+        stored = samples(ledger)
         if stored:
             raise RefusedError(
-                f"ledger {settings.ledger_url or settings.ledger} already holds secrets (e.g. "
+                f"ledger {ledger.safe_url} already holds secrets (e.g. "
                 f"the {stored[0][0]}): a new key would not open them; restore the key file "
                 f"{path} from its backup; nothing was written"
             )
