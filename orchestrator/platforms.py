@@ -7,10 +7,12 @@ role variables on each host as ``pbxops_pbx`` and every role and check that touc
 from there. The commands here are constants of this module, never book data: the roles run
 them in a shell; anything from the book (package names, versions) goes through argv.
 
-``asterisk``, ``freepbx`` and ``3cx`` are the real platforms (freepbx and 3cx follow the
-vendors' documented procedures but are NOT tested against a real system here: none runs in
-the lab). ``labpbx`` is the lab's stand-in for Asterisk: Kamailio packaged as ``labpbx``
-(lab/packages/labpbx), selected by ``pbx_profile: labpbx`` on the lab's asterisk systems.
+``asterisk``, ``freepbx`` and ``3cx`` are the real platforms. ``asterisk`` is tested in the
+lab against the real Debian ``asterisk`` package (Debian sid hosts, orchestrator/lab/
+asterisk.py). freepbx and 3cx follow the vendors' documented procedures but are NOT tested
+against a real system here: none runs in the lab. ``labpbx`` is the lab's fast stand-in for
+Asterisk: Kamailio packaged as ``labpbx`` (lab/packages/labpbx), selected by
+``pbx_profile: labpbx`` where a test needs many hosts.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class PbxProfile:
     cert_path: str  # the PBX's TLS certificate (health: days to expiry; absent = skipped)
     backup_dir: str = BACKUP_DIR
     sip_port: int = 5060
+    # shell, for a PBX whose SIP Server header does not carry the version of record: prints
+    # the running daemon's own version and succeeds only when the daemon runs the installed
+    # package's build ("": the SIP Server header carries the version of record, as LabPBX's)
+    running_command: str = ""
     # The PJSIP accounts pbxops renders from the book and publishes with the phone files
     # (orchestrator/phones/accounts.py; "": pbxops does not manage the PBX's SIP accounts).
     sip_accounts_file: str = ""
@@ -57,8 +63,20 @@ ASTERISK = PbxProfile(
     service="asterisk",
     config_dir="/etc/asterisk",
     calls_command="asterisk -rx 'core show channels count' | awk '/active call/ {print $1; exit}'",
-    # "Asterisk 20.6.0~dfsg+~cs6.13.40431414-3 built by ..." -> "20.6.0~dfsg+~cs6.13.40431414-3"
-    version_command="asterisk -rx 'core show version' | awk '$1 == \"Asterisk\" {print $2; exit}'",
+    # The version of record is the dpkg version of `asterisk` (what apt pins and rolls back).
+    # `core show version` (and the SIP Server header, "Asterisk PBX <version>") print the
+    # version compiled into the binary: a Debian rebuild or a repack (the lab's releases)
+    # does not change it, so it cannot tell two packages apart. It is read as the running
+    # check instead: the daemon answers on its console, and it was started after dpkg last
+    # unpacked the package (it runs the installed build, i.e. it was restarted).
+    version_command="",
+    running_command=(
+        "v=$(asterisk -rx 'core show version' | awk '$1 == \"Asterisk\" {print $2; exit}'); "
+        "pid=$(systemctl show --property=MainPID --value asterisk); "
+        '[ -n "$v" ] && [ "${pid:-0}" -gt 0 ] && '
+        '[ $(( $(date +%s) - $(ps -o etimes= -p "$pid") )) -ge '
+        '"$(stat -c %Y /var/lib/dpkg/info/asterisk.list)" ] && echo "$v"'
+    ),
     cert_path="/etc/asterisk/keys/asterisk.crt",
     sip_accounts_file="/etc/asterisk/pbxops-accounts.conf",
     # Contacts as res_pjsip persists them in the astdb (family registrar/contact, key

@@ -20,14 +20,21 @@ pbxops fleet entitled
 step "3. Bring up the lab: one real host per PBX system (systemd, sshd, apt, SIP)"
 pbxops lab up --book inventory/demo
 pbxops lab status
-step "4. Plan the wave for release pbx-18.1 (canary first, windows, exclusions)"
-pbxops wave plan --release pbx-18.1
+step "4. Plan the wave for release pbx-18.1 on the LabPBX stand-ins (canary first, windows, exclusions)"
+# (alpenblick and harbor run real Asterisk: their wave is step 7)
+pbxops wave plan --release pbx-18.1 $(for c in provider-lab bergmann clinic-nord dockside eisenwerk \
+    fjord gruen isar jade kanzlei-roth lumen; do printf -- '--customers %s ' "$c"; done)
 wave=$(pbxops wave status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
 step "5. Run wave $wave now (--ignore-windows: the demo cannot wait for tonight's windows)"
 pbxops wave run "$wave" --ignore-windows --call-poll-seconds 2 || true
 step "6. The result per host and contract"
 pbxops wave report "$wave"
-step "7. The SIP answer of every lab host"
+step "7. A wave on the real Asterisk PBXs (alpenblick-pbx, harbor-pbx): release asterisk-22.10-lab1"
+pbxops wave plan --release asterisk-22.10-lab1 --customers alpenblick --customers harbor
+awave=$(pbxops wave status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+pbxops wave run "$awave" --ignore-windows --call-poll-seconds 2 || true
+pbxops wave report "$awave"
+step "8. The SIP answer of every lab host"
 pbxops lab status
 echo
 # The demo keeps its own state (ledger, runs) apart from yours: say exactly how to see it.

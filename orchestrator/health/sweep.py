@@ -14,7 +14,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -160,6 +160,11 @@ def check_host(
         sip_future = side.submit(probe, str(ref.address), timeout=opts.sip_timeout)
         facts = host_facts(ref, opts)
         sip: SipProbeResult = sip_future.result()
+    if profile(ref.system.profile_name).running_command and facts.package_version:
+        # Asterisk's Server header shows the compiled version, not the version of record
+        # (platforms.py): the version is the package's. A daemon not restarted after an
+        # install is not seen here; the update's running check catches it.
+        sip = replace(sip, version=facts.package_version)
     checks = evaluate(facts, sip, expect, clock(), opts.thresholds)
     return HostHealth(
         customer=ref.customer.id,

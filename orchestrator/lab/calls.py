@@ -2,7 +2,9 @@
 
 The update-wave tests use it to prove a wave waits for active calls to end. The client runs
 in the controller's namespace (the provider side of the lab bridge), so the call crosses the
-lab network like a phone's would.
+lab network like a phone's would. Against real Asterisk (``real_pbx=True``) the INVITE
+carries an SDP offer (PCMU), as a phone's does, and the BYE must be answered 200: a 481
+means the PBX had already cut the call.
 """
 
 from __future__ import annotations
@@ -48,12 +50,27 @@ def _wait_for(sock: socket.socket, call_id: str, method: str, timeout: float) ->
     raise LabError(f"no final answer to {method} within {timeout:g}s")
 
 
-def _invite(sock: socket.socket, host: str, port: int, timeout: float) -> HeldCall:
+def _with_sdp(request: bytes, local_host: str) -> bytes:
+    """The request with an SDP offer (one PCMU audio stream) instead of an empty body."""
+    body = (
+        f"v=0\r\no=pbxops 1 1 IN IP4 {local_host}\r\ns=pbxops lab call\r\n"
+        f"c=IN IP4 {local_host}\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n"
+        "a=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    ).encode()
+    head = request.removesuffix(b"Content-Length: 0\r\n\r\n")
+    length = f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head + length.encode() + body
+
+
+def _invite(
+    sock: socket.socket, host: str, port: int, timeout: float, sdp: bool = False
+) -> HeldCall:
     local_host, local_port = sock.getsockname()[:2]
     local = (str(local_host), int(local_port))
     uri = f"sip:lab@{host}:{port}"
     call_id, from_tag = secrets.token_hex(12) + "@pbxops-lab", new_tag()
-    sock.send(build_request("INVITE", uri, local, call_id=call_id, cseq=1, from_tag=from_tag))
+    invite = build_request("INVITE", uri, local, call_id=call_id, cseq=1, from_tag=from_tag)
+    sock.send(_with_sdp(invite, local[0]) if sdp else invite)
     answer = _wait_for(sock, call_id, "INVITE", timeout)
     if answer.status != 200:
         raise LabError(f"{host} refused the call: {answer.status} {answer.reason}")
@@ -78,19 +95,27 @@ def _in_dialog(method: str, call: HeldCall, local: tuple[str, int], cseq: int) -
     )
 
 
-def _hang_up(sock: socket.socket, call: HeldCall, timeout: float) -> None:
+def _hang_up(sock: socket.socket, call: HeldCall, timeout: float) -> SipResponse:
     local_host, local_port = sock.getsockname()[:2]
     sock.send(_in_dialog("BYE", call, (str(local_host), int(local_port)), cseq=2))
-    _wait_for(sock, call.call_id, "BYE", timeout)
+    return _wait_for(sock, call.call_id, "BYE", timeout)
 
 
 @contextmanager
-def hold_call(host: str, port: int = SIP_PORT, timeout: float = 5.0) -> Iterator[HeldCall]:
-    """Keep one answered call open on ``host`` for the duration of the ``with`` block."""
+def hold_call(
+    host: str, port: int = SIP_PORT, timeout: float = 5.0, real_pbx: bool = False
+) -> Iterator[HeldCall]:
+    """Keep one answered call open on ``host`` for the duration of the ``with`` block.
+    ``real_pbx``: offer SDP and raise LabError when the BYE finds the call already gone."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.connect((host, port))
-        call = _invite(sock, host, port, timeout)
+        call = _invite(sock, host, port, timeout, sdp=real_pbx)
         try:
             yield call
         finally:
-            _hang_up(sock, call, timeout)
+            answer = _hang_up(sock, call, timeout)
+            if real_pbx and answer.status != 200:
+                raise LabError(
+                    f"{host} answered the BYE with {answer.status} {answer.reason}:"
+                    " the call had been cut before the caller hung up"
+                )

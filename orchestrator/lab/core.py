@@ -14,7 +14,7 @@ from ..access import hub as access_hub
 from ..errors import LabError
 from ..settings import Settings
 from ..sipprobe import probe
-from . import aptproxy, hosts, network, procs, repo
+from . import aptproxy, asterisk, hosts, network, procs, repo
 from .image import ensure_layer
 from .paths import LabPaths
 from .rootfs import Report, ensure_rootfs
@@ -42,6 +42,7 @@ def host_states(specs: list[HostSpec]) -> tuple[HostState, ...]:
             netns=f"pbxlab-{s.machine}",
             veth=f"pbxl-{i}",
             binds=s.binds,
+            image=s.image,
             debian=s.debian,
         )
         for i, s in enumerate(specs, start=1)
@@ -71,19 +72,34 @@ def up(settings: Settings, specs: list[HostSpec], report: Report = _quiet) -> La
     state = _reconcile(paths, wanted)
     paths.run.mkdir(parents=True, exist_ok=True)
     rootfs = ensure_rootfs(paths.cache, report)
+    asterisk_image, extra = _asterisk(paths, wanted, report)
     report("building the lab apt repository")
-    debs = repo.build_repository(paths)
+    debs = repo.build_repository(paths, extra=extra)
     layer = ensure_layer(paths.cache, rootfs, [d for n, d in sorted(debs.items()) if _baseline(n)])
-    state = state.model_copy(update={"rootfs": str(rootfs), "layer": str(layer)})
+    state = state.model_copy(
+        update={"rootfs": str(rootfs), "layer": str(layer), "asterisk_rootfs": asterisk_image}
+    )
     state = _raise_limits(paths, state)
     state = _network(paths, state)
     state = _repo_server(paths, state)
     state = _apt_proxy(paths, state)
     report(f"starting {len(wanted)} hosts")
-    _start_hosts(paths, state, [layer, rootfs])
+    lowers = {"bookworm": [layer, rootfs], "asterisk": [Path(asterisk_image)]}
+    _start_hosts(paths, state, lowers)
     report("waiting for ssh and SIP on every host")
     wait_ready(paths, state)
     return state
+
+
+def _asterisk(
+    paths: LabPaths, wanted: tuple[HostState, ...], report: Report
+) -> tuple[str, dict[str, list[Path]]]:
+    """The Asterisk image and the repository's Asterisk packages, when a host needs them
+    (the image starts with the sid build installed: no baseline layer)."""
+    if not any(h.image == asterisk.IMAGE for h in wanted):
+        return "", {}
+    image = asterisk.ensure_image(paths.cache, report)
+    return str(image), {asterisk.Repack.load().suite: asterisk.ensure_debs(paths.cache, report)}
 
 
 def _baseline(filename: str) -> bool:
@@ -169,7 +185,7 @@ def _ops_key(paths: LabPaths) -> bytes:
     return public.read_bytes()
 
 
-def _start_hosts(paths: LabPaths, state: LabState, lowers: list[Path]) -> None:
+def _start_hosts(paths: LabPaths, state: LabState, lowers: dict[str, list[Path]]) -> None:
     ops_public, repo_key = _ops_key(paths), paths.repo_key.read_bytes()
 
     def start_one(host: HostState) -> tuple[HostState, bytes | None]:
@@ -178,7 +194,7 @@ def _start_hosts(paths: LabPaths, state: LabState, lowers: list[Path]) -> None:
         hosts.stop(paths, host)
         hosts.unmount_root(paths, host)
         network.create_host_network(host, state.bridge)
-        root = hosts.mount_root(paths, host, lowers)
+        root = hosts.mount_root(paths, host, lowers[host.image])
         public = hosts.write_identity(root, host, ops_public, repo_key)
         hosts.start(paths, host)
         return host, public

@@ -87,7 +87,7 @@ def write_identity(root: Path, host: HostState, ops_public: bytes, repo_key: byt
     for path in (ssh_dir, ssh_dir / "authorized_keys"):
         os.chown(path, uid, gid)
     _write(root / "etc/apt/keyrings/pbxops-lab.gpg", repo_key)
-    _write(root / "etc/apt/sources.list.d/pbxops-lab.sources", apt_sources())
+    _write(root / "etc/apt/sources.list.d/pbxops-lab.sources", apt_sources(host.image))
     if host.debian:
         _write(root / "etc/apt/sources.list.d/debian.sources", debian_sources(SUITE))
     return public
@@ -154,6 +154,10 @@ def start(paths: LabPaths, host: HostState) -> int:
     dirs = cgroups.create(host.machine)
     (base / "cgroups").write_text("".join(f"{d}\n" for d in dirs))
     env = {**os.environ, "PBXLAB_CGROUPS": " ".join(map(str, dirs))}
+    if host.image == "asterisk":
+        # sid's systemd runs on the unified cgroup hierarchy only; nspawn gives it one even
+        # where the machine itself boots with the hybrid layout.
+        env["SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"] = "1"
     with (base / "console.log").open("ab") as log:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, env=env

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,19 +145,33 @@ def stop_gpg_agent(paths: LabPaths) -> None:
         run(["gpgconf", "--homedir", str(paths.gnupg), "--kill", "gpg-agent"], check=False)
 
 
-def build_repository(paths: LabPaths, sources: Path = LAB_SOURCES) -> dict[str, Path]:
-    """Build, index and sign the repository under ``paths.repo``; returns the built .debs."""
+def build_repository(
+    paths: LabPaths,
+    sources: Path = LAB_SOURCES,
+    extra: Mapping[str, list[Path]] | None = None,
+) -> dict[str, Path]:
+    """Build, index and sign the repository under ``paths.repo``; returns the built .debs.
+    ``extra``: ready-made .debs per suite to carry as well (the real Asterisk packages)."""
+    extra = extra or {}
     need("apt-ftparchive", "apt-utils")
     need("dpkg-deb", "dpkg")
     stamp = paths.repo / ".sources"
     fpr = ensure_signing_key(paths)
-    wanted = f"{sources_digest(sources)} {fpr}"
+    wanted = f"{sources_digest(sources)} {fpr}" + "".join(
+        f" {suite}:{deb.name}" for suite, debs in sorted(extra.items()) for deb in debs
+    )
     if stamp.is_file() and stamp.read_text() == wanted:
-        return _built(paths.repo, releases(sources))
+        return _built(paths.repo, releases(sources), extra)
     staging = paths.run / "repo.new"
     shutil.rmtree(staging, ignore_errors=True)
     built = _build_all(staging, sources)
-    for suite in sorted({r.suite for r in releases(sources)}):
+    for suite, debs in extra.items():
+        pool = staging / "pool" / suite
+        pool.mkdir(parents=True, exist_ok=True)
+        for deb in debs:
+            _link_or_copy(deb, pool / deb.name)
+            built[deb.name] = pool / deb.name
+    for suite in sorted({r.suite for r in releases(sources)} | set(extra)):
         _index_suite(staging, suite, paths.gnupg, fpr)
     stop_gpg_agent(paths)
     (staging / ".sources").write_text(wanted)
@@ -165,8 +180,20 @@ def build_repository(paths: LabPaths, sources: Path = LAB_SOURCES) -> dict[str, 
     return {name: paths.repo / path.relative_to(staging) for name, path in built.items()}
 
 
-def _built(repo: Path, all_releases: list[Release]) -> dict[str, Path]:
-    return {r.filename: repo / "pool" / r.suite / r.filename for r in all_releases}
+def _built(
+    repo: Path, all_releases: list[Release], extra: Mapping[str, list[Path]]
+) -> dict[str, Path]:
+    built = {r.filename: repo / "pool" / r.suite / r.filename for r in all_releases}
+    for suite, debs in extra.items():
+        built.update({deb.name: repo / "pool" / suite / deb.name for deb in debs})
+    return built
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy(source, target)
 
 
 def _build_all(staging: Path, sources: Path) -> dict[str, Path]:
@@ -258,9 +285,11 @@ def start_server(paths: LabPaths) -> int:
     return proc.pid
 
 
-def apt_sources() -> str:
-    """The deb822 sources file every lab host gets: the lab repository and nothing else."""
-    suites = " ".join(sorted({r.suite for r in releases()}))
+def apt_sources(image: str = "bookworm") -> str:
+    """The deb822 sources file every lab host gets: the lab repository and nothing else
+    (hosts of the Asterisk image also get its suite of real Asterisk packages)."""
+    names = {r.suite for r in releases()} | ({"asterisk"} if image == "asterisk" else set())
+    suites = " ".join(sorted(names))
     return (
         f"Types: deb\nURIs: {REPO_URL}\nSuites: {suites}\nComponents: {COMPONENT}\n"
         "Signed-By: /etc/apt/keyrings/pbxops-lab.gpg\n"

@@ -84,9 +84,9 @@ def ensure_rootfs(cache: Path, report: Report, recipe: Recipe | None = None) -> 
     target = cache / f"rootfs-{recipe.key}"
     if target.is_dir():
         return target
-    base = _ensure_base(cache, recipe, report)
+    base = ensure_base(cache, recipe, report)
     report("customising the image")
-    with _staging(cache, "rootfs") as tmp:
+    with staging(cache, "rootfs") as tmp:
         subprocess.run(["cp", "-a", "--reflink=auto", f"{base}/.", str(tmp)], check=True)
         script = tmp / "tmp" / "pbxops-customise.sh"
         script.write_text(recipe.customise)
@@ -97,14 +97,15 @@ def ensure_rootfs(cache: Path, report: Report, recipe: Recipe | None = None) -> 
     return target
 
 
-def _ensure_base(cache: Path, recipe: Recipe, report: Report) -> Path:
+def ensure_base(cache: Path, recipe: Recipe, report: Report) -> Path:
+    """The debootstrapped stage of ``recipe`` (its downloaded .debs kept in the apt cache)."""
     target = cache / f"base-{recipe.base_key}"
     if target.is_dir():
         return target
     need("debootstrap", "debootstrap")
     mirror = mirror_url()
     report(f"debootstrap {recipe.suite} from {mirror} (first build takes a few minutes)")
-    with _staging(cache, "base") as tmp:
+    with staging(cache, "base") as tmp:
         _debootstrap(recipe, tmp, mirror, report)
         tmp.rename(target)
     return target
@@ -133,7 +134,7 @@ def _debootstrap(recipe: Recipe, root: Path, mirror: str, report: Report) -> Non
         raise LabError(f"debootstrap from {mirror} failed (exit {proc.returncode}): {detail}")
 
 
-class _staging:
+class staging:
     """A temporary directory next to the cache entries; removed unless renamed away."""
 
     def __init__(self, cache: Path, kind: str) -> None:

@@ -12,6 +12,10 @@ from ..errors import LabError
 PROVIDER_INTERFACE = IPv4Interface("10.209.0.1/24")
 """The provider side on the lab bridge: apt repository, later the VPN hub and SMTP."""
 
+IMAGES = ("bookworm", "asterisk")
+"""The lab's host images: ``bookworm`` (rootfs.py; LabPBX, the fast stand-in) and
+``asterisk`` (asterisk.py: Debian sid with the real Debian Asterisk package)."""
+
 _NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
@@ -23,6 +27,7 @@ class HostSpec:
     address: IPv4Address
     subnet: IPv4Network
     binds: tuple[str, ...] = ()  # host directories mounted read-only at the same path
+    image: str = "bookworm"  # host image: bookworm, or asterisk (real Asterisk on sid)
     debian: bool = False  # takes real Debian packages via the lab's proxy (aptproxy.py)
 
     @property
@@ -59,6 +64,8 @@ def _check_one(spec: HostSpec) -> None:
         raise LabError(f"{spec.name}: not usable as a lab machine name")
     if spec.address not in spec.subnet or spec.address == spec.gateway:
         raise LabError(f"{spec.name}: {spec.address} is not a host address of {spec.subnet}")
+    if spec.image not in IMAGES:
+        raise LabError(f"{spec.name}: unknown lab image {spec.image!r} (known: {', '.join(IMAGES)})")
     if spec.subnet.overlaps(PROVIDER_INTERFACE.network):
         raise LabError(f"{spec.name}: {spec.subnet} overlaps the provider network")
 
@@ -76,8 +83,17 @@ def synthetic_specs(count: int) -> list[HostSpec]:
 
 
 def specs_from_book(path: Path | str) -> list[HostSpec]:
-    """One lab host per PBX system in the contract book at ``path``."""
+    """One lab host per PBX system in the contract book at ``path``: systems driven with the
+    real ``asterisk`` profile run the Asterisk image, all others the bookworm image."""
     from ..fleet import load_book
 
     fleet = load_book(path)
-    return [HostSpec(h.hostname, h.address, h.subnet) for h in fleet.hosts()]
+    return [
+        HostSpec(h.hostname, h.address, h.subnet, image=image_for(h.system.profile_name))
+        for h in fleet.hosts()
+    ]
+
+
+def image_for(profile: str) -> str:
+    """The lab image a system driven with PBX profile ``profile`` runs on."""
+    return "asterisk" if profile == "asterisk" else "bookworm"

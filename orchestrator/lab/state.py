@@ -27,6 +27,7 @@ class HostState(BaseModel):
     netns: str
     veth: str
     binds: tuple[str, ...] = ()  # read-only bind mounts (execution nodes: the Python env)
+    image: str = "bookworm"  # the host image (specs.IMAGES)
     debian: bool = False  # Debian sources via the lab's proxy, a disk for a major upgrade
 
 
@@ -42,6 +43,7 @@ class LabState(BaseModel):
     proxy_pid: int | None = None  # the Debian archive proxy (aptproxy.py)
     rootfs: str = ""
     layer: str = ""
+    asterisk_rootfs: str = ""  # the Asterisk image, when the lab has Asterisk hosts
     hosts: tuple[HostState, ...] = ()
     sysctls: dict[str, str] = {}  # kernel limits the lab raised: name -> original value
 

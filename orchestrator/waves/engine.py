@@ -21,6 +21,7 @@ from ..ledger import ActionRecord, Ledger
 from ..ledger import waves as wl
 from ..model import PbxRelease
 from ..planner import MIN_RUN_WINDOW, PlannedHost, WavePlan
+from ..platforms import profile
 from ..settings import Settings
 from ..sipprobe import SipProbeResult, probe
 from . import events as ev
@@ -420,7 +421,8 @@ class Engine:
                 run: executor.RunResult, step: str) -> None:
         res: HostResult = classify(out, pbx=self.pbx, target=self.plan.target,
                                    address=h.address, probe=self.driver.probe,
-                                   known_before=self.rows[h.hostname].version_before)
+                                   known_before=self.rows[h.hostname].version_before,
+                                   server_shows_version=self._server_shows_version(h.hostname))
         if res.event == Event.AT_TARGET and self.rows[h.hostname].detail.get("started_update"):
             res = replace(res, event=Event.UPDATED,  # an interrupted run of this wave did it
                           summary=f"updated {res.version_before or '?'} -> {self.plan.target} "
@@ -435,6 +437,12 @@ class Engine:
                          version_after=res.version_after, detail=detail,
                          error="" if ok else _with_task(res.summary, out.failed_task),
                          step="finished" if ok else step)
+
+    def _server_shows_version(self, hostname: str) -> bool:
+        """False for a PBX whose profile proves the running build on the host instead of in
+        its SIP Server header (Asterisk, see platforms.py)."""
+        ref = self.refs.get(hostname)
+        return ref is None or not profile(ref.system.profile_name).running_command
 
     # -- crash recovery --------------------------------------------------------------------
     def _recover_in_flight(self) -> None:
@@ -467,7 +475,8 @@ class Engine:
         row = self.rows[hostname]
         ref = self.refs.get(hostname)
         address = str(ref.address) if ref else ""
-        rec = verifier.recheck(row.step, row.version_before, out, address, self.clock())
+        rec = verifier.recheck(row.step, row.version_before, out, address, self.clock(),
+                               self._server_shows_version(hostname))
         fields = dict(rec.fields)
         backup = fields.pop("detail_backup", "")
         verified = rec.event in (Event.RECHECK_DONE, Event.AT_TARGET)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..executor import HostOutcome
-from .results import Probe
+from .results import Probe, sip_confirms
 from .states import Event
 
 
@@ -49,8 +49,11 @@ class Verifier:
     config_changes: bool
     probe: Probe
 
-    def problems(self, out: HostOutcome, address: str, marker: dict[str, Any]) -> list[str]:
-        """Why the host is not verified at the target ([] when it is)."""
+    def problems(self, out: HostOutcome, address: str, marker: dict[str, Any],
+                 server_shows_version: bool = True) -> list[str]:
+        """Why the host is not verified at the target ([] when it is). Where the SIP Server
+        header does not carry the version of record (Asterisk), the host's running check
+        (the daemon runs the installed build) stands in for it."""
         f = out.facts
         found: list[str] = []
         if f.get("service") != "active":
@@ -61,8 +64,10 @@ class Verifier:
             if str(f.get("version", "")) != self.target:
                 found.append(f"installed {f.get('version') or '?'}")
             answer = self.probe(address)
-            if answer.version != self.target:
+            if not sip_confirms(answer, self.target, server_shows_version):
                 found.append(f"the PBX answers as {answer.version or '?'}")
+            if not server_shows_version and not f.get("running"):
+                found.append("the running PBX daemon is not the installed build")
             digest = str(marker.get("config_digest_before", ""))
             now = str(f.get("config_digest", ""))
             if not self.config_changes and digest and now and digest != now:
@@ -72,7 +77,7 @@ class Verifier:
         return found
 
     def recheck(self, step: str, version_before: str, out: HostOutcome,
-                address: str, now: datetime) -> Recovered:
+                address: str, now: datetime, server_shows_version: bool = True) -> Recovered:
         where = step or "?"
         if out.unreachable:
             return Recovered(Event.RECHECK_FAILED,
@@ -80,7 +85,7 @@ class Verifier:
                              f"unreachable: {out.error}",
                              {"error": out.error or "unreachable"})
         marker = _marker(out, self.wave_id, self.target)
-        problems = self.problems(out, address, marker)
+        problems = self.problems(out, address, marker, server_shows_version)
         version = str(out.facts.get("version", ""))
         healthy = out.facts.get("service") == "active" and int(
             out.facts.get("sip_status", 0) or 0) == 200

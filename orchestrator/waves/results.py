@@ -31,10 +31,23 @@ def _flag(out: HostOutcome, name: str) -> bool:
     return str(out.facts.get(name, "")).lower() in ("true", "1", "yes")
 
 
+def sip_confirms(answer: SipProbeResult, target: str, server_shows_version: bool) -> bool:
+    """The controller's SIP answer confirms the PBX at ``target``: status 200 and, where the
+    Server header carries the version of record (LabPBX), that version. Asterisk's header
+    shows the version compiled into the binary (the same for every repack or Debian
+    rebuild): there a 200 from a server naming itself confirms the PBX answers, and the
+    version of record (dpkg) and the running build are checked on the host by the roles."""
+    if answer.status != 200:
+        return False
+    return answer.version == target if server_shows_version else bool(answer.server)
+
+
 def classify(out: HostOutcome, *, pbx: bool, target: str, address: str,
-             probe: Probe, known_before: str = "") -> HostResult:
+             probe: Probe, known_before: str = "",
+             server_shows_version: bool = True) -> HostResult:
     """``known_before``: the version recorded when this wave first touched the host (a
-    re-run after an interrupted install would report the new version as "before")."""
+    re-run after an interrupted install would report the new version as "before").
+    ``server_shows_version``: False for a PBX profile with a running check (platforms.py)."""
     before = known_before or _fact(out, "version_before")
     facts = dict(version_before=before, version_after=_fact(out, "version_after"),
                  backup=_fact(out, "backup"))
@@ -50,7 +63,7 @@ def classify(out: HostOutcome, *, pbx: bool, target: str, address: str,
                           f"update failed: {out.error or 'no result from the host'}", **facts)
     if pbx:
         answer = probe(address)
-        if answer.status != 200 or answer.version != target:
+        if not sip_confirms(answer, target, server_shows_version):
             return HostResult(Event.FAILED, "host reported success but SIP says status "
                               f"{answer.status}, version {answer.version}", **facts)
     if _flag(out, "already_at_target"):

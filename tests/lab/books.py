@@ -22,13 +22,14 @@ ALWAYS = {"slots": ["mon-sun 00:00-24:00"]}
 def customer(cid: str, subnet: str, hosts: Mapping[str, str], *,
              kind: str = "software_maintenance", internal: bool = False,
              end: str = "2030-12-31", window: Mapping[str, Any] = ALWAYS,
-             tz: str = "Europe/Berlin", call_drain_minutes: int = 2) -> dict[str, Any]:
+             tz: str = "Europe/Berlin", call_drain_minutes: int = 2,
+             profile: str = "labpbx") -> dict[str, Any]:
     """One customer with one site (``subnet``) and an Asterisk PBX per ``hosts`` entry
-    (hostname -> address; the lab's stand-in profile ``labpbx``), under one contract of
-    ``kind``."""
+    (hostname -> address; the lab's fast stand-in profile ``labpbx`` unless ``profile`` is
+    ``asterisk``: a real Asterisk host), under one contract of ``kind``."""
     systems = [
         {"hostname": host, "site": "main", "address": address, "platform": "asterisk",
-         "pbx_profile": "labpbx",
+         "pbx_profile": profile,
          "deployment": "virtual" if kind == "hosting" else "hardware", "os_release": "12",
          "licences": [{"kind": "user", "count": 5}], "extensions": 5,
          "maintenance_window": dict(window), "internal": internal}

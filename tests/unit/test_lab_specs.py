@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -58,17 +58,26 @@ def test_specs_from_the_book_use_hostname_address_and_subnet(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     @dataclass
+    class System:
+        profile_name: str
+
+    @dataclass
     class Ref:
         hostname: str
         address: IPv4Address
         subnet: IPv4Network
+        system: System
 
     class FakeFleet:
         def hosts(self) -> list[Ref]:
-            return [Ref("pbx1", IPv4Address("10.210.3.10"), IPv4Network("10.210.3.0/24"))]
+            return [Ref("pbx1", IPv4Address("10.210.3.10"), IPv4Network("10.210.3.0/24"),
+                        System("labpbx")),
+                    Ref("pbx2", IPv4Address("10.210.3.11"), IPv4Network("10.210.3.0/24"),
+                        System("asterisk"))]
 
     monkeypatch.setattr("orchestrator.fleet.load_book", lambda path: FakeFleet())
-    assert specs_from_book("anywhere") == [spec("pbx1", "10.210.3.10")]
+    real = replace(spec("pbx2", "10.210.3.11"), image="asterisk")  # real Asterisk: sid image
+    assert specs_from_book("anywhere") == [spec("pbx1", "10.210.3.10"), real]
 
 
 def test_mirror_is_read_from_the_uris_line(tmp_path: Path) -> None:

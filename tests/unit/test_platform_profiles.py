@@ -66,7 +66,9 @@ def test_real_asterisk_and_the_lab_stand_in() -> None:
     a, lab = platforms.profile("asterisk"), platforms.profile("labpbx")
     assert (a.package, a.service, a.config_dir) == ("asterisk", "asterisk", "/etc/asterisk")
     assert "asterisk -rx 'core show channels count'" in a.calls_command
-    assert "asterisk -rx 'core show version'" in a.version_command
+    assert a.version_command == ""  # the version of record is asterisk's dpkg version
+    assert "asterisk -rx 'core show version'" in a.running_command
+    assert lab.running_command == ""  # LabPBX's SIP Server header carries its version
     assert (lab.package, lab.service, lab.config_dir) == ("labpbx", "labpbx", "/etc/labpbx")
     assert lab.calls_command == "labpbx-cli calls" and lab.cert_path == "/etc/labpbx/tls.crt"
 
@@ -78,9 +80,17 @@ def test_asterisk_version_and_calls_commands_parse_the_console_output() -> None:
     stub = (f"asterisk() {{ case \"$2\" in 'core show version') printf '{version}';; "
             f"*) printf '{channels}';; esac; }}; ")
     a = platforms.profile("asterisk")
-    for cmd, want in ((a.version_command, "20.6.0~dfsg+~cs6.13.40431414-3"), (a.calls_command, "3")):
-        out = subprocess.run(["bash", "-c", stub + cmd], capture_output=True, text=True, check=True)
-        assert out.stdout.strip() == want
+    out = subprocess.run(["bash", "-c", stub + a.calls_command], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "3"
+    # The running check: the daemon answers and started (now - elapsed) after dpkg unpacked
+    # the package (the .list file's mtime): 1000 - 5 = 995 >= 990, not >= 999.
+    for installed, want in (("990", "20.6.0~dfsg+~cs6.13.40431414-3"), ("999", "")):
+        fakes = (stub + "systemctl() { echo 4242; }; ps() { echo '    5'; }; "
+                 f"date() {{ echo 1000; }}; stat() {{ echo {installed}; }}; ")
+        out = subprocess.run(["bash", "-c", fakes + a.running_command], capture_output=True,
+                             text=True, check=False)
+        assert out.stdout.strip() == want and (out.returncode == 0) == bool(want)
 
 
 def test_system_profile_defaults_to_its_platform_and_is_validated(
@@ -128,6 +138,7 @@ def test_no_book_data_in_a_shell() -> None:
     """Only profile constants (commands of orchestrator/platforms.py) and integers are
     interpolated into a shell; package names and versions go through argv."""
     allowed = re.compile(r"\{\{\s*(pbx_update_calls_command|pbx_update_version_command|"
+                         r"pbx_update_running_command|pbx_check_running_command|"
                          r"pbx_check_version_command|os_upgrade_calls_command|"
                          r"pbx_update_registrations_command)\s*\}\}")
     shells = [(f, _shell_text(t)) for f, t in _role_tasks(*PBX_ROLES)]
