@@ -106,6 +106,15 @@ def test_good_degraded_and_broken_hosts_get_their_verdicts(health_lab: Settings)
     assert broken["backup"].message.startswith(f"cannot read {BACKUPS}: sudo -n:"), broken
     assert "no configuration backup" not in broken["backup"].message
 
+    # the playbook's view of the same backups (run as root): age against the threshold
+    inventory = render_inventory(load_book(s.book), datetime.now(UTC).date())
+    played = run_playbook(s, "health_check.yml", inventory, [GOOD, DEGRADED])
+    for host, stale in ((GOOD, False), (DEGRADED, True)):
+        facts = played.hosts[host].facts
+        assert not played.hosts[host].failed, played.hosts[host]
+        assert str(facts["backup_stale"]) == str(stale) and facts["backup_error"] == "", facts
+    assert 239 < float(played.hosts[DEGRADED].facts["backup_age_hours"]) < 241
+
 
 def test_read_only_playbooks_run_under_check_mode(health_lab: Settings) -> None:
     """``ansible-playbook --check`` of preflight.yml and health_check.yml: every probe runs
