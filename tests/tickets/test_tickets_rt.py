@@ -198,3 +198,28 @@ def test_credentials_are_encrypted_at_rest_and_never_printed(ticket_env: TicketE
     wrong = run(te, "tickets", "login", "--password-stdin", stdin="wrong\n", check=False)
     assert wrong.returncode == 8 and "refused user pbxops" in wrong.stderr
     assert "wrong" not in wrong.stderr.replace("refused", "")
+
+
+def test_reply_in_rt_after_the_deadline_is_a_missed_reaction(
+    ticket_env: TicketEnv, valid_customer: dict[str, Any], make_book: Any
+) -> None:
+    """A customer whose SLA gives 2 seconds: the technician's reply in RT comes later, so
+    the report shows the reaction missed (the ack is the reply's time, not the sync's)."""
+    te = ticket_env
+    customer = valid_customer
+    customer["contracts"][1]["reaction_hours"] = 2 / 3600
+    customer["contracts"][1]["channels"] = ["email", "ticket"]
+    for k in customer["contracts"]:
+        k["start"], k["end"] = "2026-01-01", "2099-12-31"
+    te.env["PBXOPS_BOOK"] = str(make_book(customer))
+    login(te)
+    mail(te, "it@acme.example", "Fax server down")
+    [opened] = sync(te)["opened"]
+    [link] = links_store.links(Ledger(te.ledger_url))
+    time.sleep(3)
+    te.tech()._rt.reply(link.ticket_id, content="Looking into it.")
+    out = sync(te)
+    assert out["acked"] == [f"{opened.split()[0]} by tech (RT)"], out
+    report = json.loads(run(te, "sla", "report", "--customer", "acme", "--json").stdout)
+    [row] = report["incidents"]
+    assert row["status"] == "missed", row
