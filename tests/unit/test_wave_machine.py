@@ -171,6 +171,9 @@ def _book(root: Path) -> None:
 def _customer(root: Path, i: int, cid: str, end: str) -> None:
     system = {"hostname": f"{cid}-pbx", "site": "main", "address": f"127.0.{i}.50",
               "platform": "asterisk", "deployment": "hardware", "os_release": "12",
+              # the simulated PBX answers like LabPBX: its SIP Server header carries the
+              # version (the asterisk profile checks the running build on the host instead)
+              "pbx_profile": "labpbx",
               "licences": [{"kind": "user", "count": 5}], "extensions": 5,
               "internal": cid == "canary",
               "maintenance_window": {"slots": WINDOWS.get(cid, ["mon-sun 00:00-24:00"])}}
