@@ -28,24 +28,11 @@ from pathlib import Path
 
 from ..errors import LabError
 from .paths import FILES, LAB_SOURCES
-from .rootfs import Recipe, Report, ensure_base, ensure_rootfs, staging
+from .rootfs import HOST_PACKAGES, Recipe, Report, ensure_base, ensure_rootfs, staging
 
 IMAGE = "asterisk"
 SUITE = "sid"
-PACKAGES = (
-    "systemd",
-    "systemd-sysv",
-    "dbus",
-    "openssh-server",
-    "python3",
-    "python3-apt",
-    "sudo",
-    "iproute2",
-    "iputils-ping",
-    "procps",
-    "lighttpd",
-    "asterisk",
-)
+PACKAGES = (*HOST_PACKAGES, "lighttpd", "asterisk")
 REPACK_FILE = LAB_SOURCES / "packages" / "asterisk" / "repack.toml"
 _EPOCH = "1700000000"
 

@@ -23,7 +23,7 @@ from .sh import need, run
 Report = Callable[[str], None]
 
 SUITE = "bookworm"
-PACKAGES = (
+HOST_PACKAGES = (
     "systemd",
     "systemd-sysv",
     "dbus",
@@ -34,9 +34,9 @@ PACKAGES = (
     "iproute2",
     "iputils-ping",
     "procps",
-    "kamailio",
-    "lighttpd",
 )
+"""What every lab host image has: a booted systemd, sshd, python3 for Ansible, sudo."""
+PACKAGES = (*HOST_PACKAGES, "kamailio", "lighttpd")
 SOURCES_FILE = Path("/etc/apt/sources.list.d/debian.sources")
 
 
