@@ -33,6 +33,7 @@ from .model import (
     active_sla,
     entitlement,
 )
+from .platforms import profile
 
 Release = PbxRelease | OsUpgrade
 
@@ -155,14 +156,18 @@ def _os_tuple(text: str) -> tuple[int, ...]:
 
 
 def release_excludes(ref: HostRef, release: Release) -> str | None:
-    """Why ``release`` does not apply to the host (platform, minimum OS, the OS upgrade's
-    source), or None: the rule plan_wave uses, also read by the health sweep."""
+    """Why ``release`` does not apply to the host (platform, minimum OS, a release that does
+    not pin the package of the host's PBX profile, the OS upgrade's source), or None: the
+    rule plan_wave uses, also read by the health sweep."""
     s = ref.system
     if isinstance(release, PbxRelease):
         if s.platform != release.platform:
             return f"platform {s.platform}, release is for {release.platform}"
         if _os_tuple(s.os_release)[:1] < _os_tuple(release.min_os)[:1]:
             return f"OS {s.os_release} below the release's minimum {release.min_os}"
+        pbx = profile(s.profile_name)
+        if pbx.installer == "apt" and release.packages and pbx.package not in release.packages:
+            return f"release does not pin {pbx.package}, the package of its {pbx.name} PBX"
         return None
     wanted = _os_tuple(release.from_os)
     if _os_tuple(s.os_release)[: len(wanted)] != wanted:

@@ -33,6 +33,7 @@ VALID_CUSTOMER: dict[str, Any] = {
             "site": "hq",
             "address": "10.60.1.10",
             "platform": "asterisk",
+            "pbx_profile": "labpbx",  # the demo catalogue's pbx-* releases pin labpbx
             "deployment": "hardware",
             "os_release": "12",
             "licences": [{"kind": "user", "count": 10}],

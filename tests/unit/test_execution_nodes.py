@@ -228,7 +228,7 @@ def test_rollout_leaves_a_failed_nodes_hosts_running_for_resume(
     repo = Path(__file__).resolve().parents[2]
     (tmp_path / "book" / "customers").mkdir(parents=True)
     systems = [{"hostname": f"m{i}-pbx", "site": "main", "address": f"127.0.0.{50 + i}",
-                "platform": "asterisk", "deployment": "hardware", "os_release": "12",
+                "platform": "asterisk", "pbx_profile": "labpbx", "deployment": "hardware", "os_release": "12",
                 "licences": [{"kind": "user", "count": 5}], "extensions": 5,
                 "maintenance_window": {"slots": ["mon-sun 00:00-24:00"]}} for i in (1, 2)]
     customer = {"id": "m", "name": "M", "timezone": "Europe/Berlin",

@@ -72,6 +72,7 @@ def test_each_host_carries_its_pbx_profile() -> None:
 
 def test_a_system_without_pbx_profile_gets_its_platform_s(make_book: BookFactory,
                                                           valid_customer: dict[str, Any]) -> None:
+    del valid_customer["systems"][0]["pbx_profile"]
     inv = render_inventory(load_book(make_book(valid_customer)), date(2026, 6, 1))
     pbx = inv["_meta"]["hostvars"]["acme-pbx"]["pbxops_pbx"]
     assert (pbx["name"], pbx["service"], pbx["config_dir"]) == ("asterisk", "asterisk",

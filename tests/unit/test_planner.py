@@ -46,6 +46,8 @@ def _customer(
         maintenance_window={"slots": list(slots), "exceptions": list(exceptions)},
         phones=[],
     )
+    if platform != "asterisk":
+        system.pop("pbx_profile")  # labpbx stands in for asterisk only
     if deployment == "virtual":
         system.pop("hardware", None)
         contracts: list[dict[str, Any]] = [
@@ -104,6 +106,19 @@ def test_demo_book_plan_matches_entitlement_platform_and_os() -> None:
     assert plan.batches[0].name == "canary"
     assert [h.hostname for h in plan.batches[0].hosts] == ["lab-pbx"]
     assert plan.target == "18.1.0" and plan.kind == "pbx"
+
+
+def test_a_release_that_does_not_pin_the_systems_pbx_package_excludes_it(
+    make_book: BookFactory,
+) -> None:
+    real = _customer(1)
+    real["systems"][0].pop("pbx_profile")  # real Asterisk; pbx-18.1 pins the labpbx package
+    fleet = _fleet(make_book, real, _customer(2))
+    plan = _plan(fleet)
+    assert [h.hostname for h in plan.hosts] == ["pbx-02"]
+    reason = {e.hostname: e.reason for e in plan.excluded}["pbx-01"]
+    assert reason == "release does not pin asterisk, the package of its asterisk PBX"
+    assert [h.hostname for h in _plan(fleet, "asterisk-22.10-lab1").hosts] == ["pbx-01"]
 
 
 def test_os_upgrade_plans_only_hosts_on_its_source_os() -> None:

@@ -43,7 +43,8 @@ def _settings(tmp_path: Path) -> Settings:
     (tmp_path / "book" / "customers").mkdir(parents=True)
     for i, cid in enumerate(("canary", "alpha", "bravo")):
         system = {"hostname": f"{cid}-pbx", "site": "main", "address": f"127.0.{i}.50",
-                  "platform": "asterisk", "deployment": "hardware", "os_release": "12",
+                  "platform": "asterisk", "pbx_profile": "labpbx",
+                  "deployment": "hardware", "os_release": "12",
                   "licences": [{"kind": "user", "count": 5}], "extensions": 5,
                   "internal": cid == "canary",
                   "maintenance_window": {"slots": ["mon-sun 00:00-24:00"]}}
