@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from .. import lab
-from ..errors import LabError
+from ..errors import ConfigError, LabError
 from . import settings_of
 from .output import console, json_option, print_json, print_table
 
@@ -157,3 +158,81 @@ def restore(ctx: click.Context, host: str, label: str, as_json: bool) -> None:
 
 def _progress(message: str) -> None:
     click.echo(f"lab: {message}", err=True)
+
+
+@group.group("rt")
+def rt_group() -> None:
+    """The lab's Request Tracker 5 (for `make demo`): on the provider address of a lab that
+    is up (else loopback), data in the lab run dir, its API password encrypted at rest."""
+
+
+def _rt_row(r: lab.rt.LabRt) -> str:
+    state = "running" if r.running else "not running"
+    return f"lab RT {state}: {r.url} (user {r.user}, pid {r.pid}, data {r.data})"
+
+
+@rt_group.command("up")
+@click.option(
+    "--listen",
+    type=click.Choice(["provider", "loopback"]),
+    help="Address to listen on: the lab's provider address "
+    f"({lab.PROVIDER_INTERFACE.ip}) or 127.0.0.1 (default: provider when a lab is up).",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=lab.rt.RT_PORT,
+    show_default=True,
+    help="TCP port.",
+)
+@json_option
+@click.pass_context
+def rt_up(ctx: click.Context, listen: str | None, port: int, as_json: bool) -> None:
+    """Start the lab's RT (first time: makes its database and the API user's password,
+    stored encrypted); harmless when it runs. Then: `pbxops lab rt password |
+    pbxops tickets login --password-stdin` with ticket_url and ticket_user set."""
+    settings = settings_of(ctx)
+    host = {"provider": str(lab.PROVIDER_INTERFACE.ip), "loopback": "127.0.0.1"}.get(listen or "")
+    r = lab.rt.up(settings, host, port, report=_progress)
+    if as_json:
+        print_json(r.as_dict())
+    else:
+        click.echo(_rt_row(r))
+        click.echo(f"  PBXOPS_TICKET_URL={r.url} PBXOPS_TICKET_USER={r.user}")
+
+
+@rt_group.command("status")
+@json_option
+@click.pass_context
+def rt_status(ctx: click.Context, as_json: bool) -> None:
+    """The lab's RT: URL, user, pid, running (exit 4 when none was started)."""
+    r = lab.rt.status(settings_of(ctx))
+    if as_json:
+        print_json(r.as_dict() if r else None)
+    elif r is None:
+        click.echo("no lab RT (start one with `pbxops lab rt up`)")
+    else:
+        click.echo(_rt_row(r))
+    if r is None:
+        ctx.exit(4)
+
+
+@rt_group.command("down")
+@click.pass_context
+def rt_down(ctx: click.Context) -> None:
+    """Stop the lab's RT by its pid and remove its data (`pbxops lab down` does it too)."""
+    removed = lab.rt.down(settings_of(ctx))
+    click.echo("lab RT stopped and removed" if removed else "no lab RT")
+
+
+@rt_group.command("password")
+@click.pass_context
+def rt_password(ctx: click.Context) -> None:
+    """Write the API user's password to a pipe, for `pbxops tickets login
+    --password-stdin`; refused on a terminal (it is never shown)."""
+    if sys.stdout.isatty():
+        raise ConfigError(
+            "refusing to show the lab RT's password on a terminal: pipe it, "
+            "`pbxops lab rt password | pbxops tickets login --password-stdin`"
+        )
+    sys.stdout.write(lab.rt.secret(settings_of(ctx)).reveal() + "\n")

@@ -11,13 +11,15 @@ Public API (the CLI, tests and benchmarks use only these):
 - ``inject_fault`` / ``clear_fault`` (kinds in ``faults.FAULTS``), ``hold_call(address)``
 - ``execution_node_specs(n, subnet)`` / ``execution_node_command()``: hosts that run
   ``ansible-runner worker`` (see ``nodes.py``)
+- ``rt``: the lab's Request Tracker 5 (``rt.up`` / ``rt.down`` / ``rt.status`` /
+  ``rt.secret``) on the provider side, and the RT server helpers the tests share
 """
 
 from __future__ import annotations
 
 from ..errors import NotFoundError
 from ..settings import Settings
-from . import hosts
+from . import hosts, rt
 from .calls import HeldCall, hold_call
 from .core import down, ssh_argv, up
 from .faults import FAULTS
@@ -66,6 +68,7 @@ __all__ = [
     "lab_state",
     "lab_status",
     "restore_snapshot",
+    "rt",
     "run_in_host",
     "specs_from_book",
     "ssh_argv",
