@@ -67,12 +67,12 @@ STEPS = ("precheck", "drain", "backup", "install", "restart", "verify")
 
 def _sip(address: str) -> str:
     """Shell: SIP OPTIONS to the host's own PBX with the roles' script (prints its JSON)."""
-    return f"python3 - {address} 5060 <<'PY'\n{SIP_SCRIPT}\nPY\n"
+    return f"python3 - {shlex.quote(address)} 5060 <<'PY'\n{SIP_SCRIPT}\nPY\n"
 
 
 def step_script(step: str, address: str, package: str, version: str) -> str:
     """The shell one-liner (plus the SIP script where needed) of one step."""
-    pkg, svc = shlex.quote(package), LABPBX.service
+    pkg, svc, ver = shlex.quote(package), LABPBX.service, shlex.quote(version)
     if step == "precheck":
         return (
             "set -e; cat /etc/debian_version; df --output=avail -m / /var | tail -n +2 | "
@@ -93,24 +93,25 @@ def step_script(step: str, address: str, package: str, version: str) -> str:
             f"{pkg}); install -d -m 0700 {LABPBX.backup_dir} {Path(MARKER).parent}; "
             f"f={LABPBX.backup_dir}/config-$v-${{d:0:12}}.tgz; "
             f'tar czf "$f" -C {Path(LABPBX.config_dir).parent} {Path(LABPBX.config_dir).name}; '
-            f'chmod 0600 "$f"; printf \'{{"target": "{version}", "version_before": '
-            f'"%s", "backup": "%s"}}\\n\' "$v" "$f" > {MARKER}; chmod 0600 {MARKER}; '
+            f'chmod 0600 "$f"; printf \'{{"target": "%s", "version_before": '
+            f'"%s", "backup": "%s"}}\\n\' {ver} "$v" "$f" > {MARKER}; chmod 0600 {MARKER}; '
             'cat "$f"'
         )
     if step == "install":
         return (
             "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
-            f"apt-get install -y -q -o Dpkg::Options::=--force-confold {pkg}={version} >/dev/null"
+            f"apt-get install -y -q -o Dpkg::Options::=--force-confold "
+            f"{shlex.quote(f'{package}={version}')} >/dev/null"
         )
     if step == "restart":
         return f"systemctl restart {svc}"
     if step == "verify":
         return (
-            f"set -e; for i in $(seq 10); do out=$({_sip(address).rstrip()}\n); "
+            f"set -e; ver={ver}; for i in $(seq 10); do out=$({_sip(address).rstrip()}\n); "
             f"case $out in *'\"status\": 200'*) break;; esac; sleep 2; done; "
-            f'case $out in *\'"status": 200\'*{version}*) ;; *) echo "SIP: $out"; exit 1;; esac; '
+            f'case $out in *\'"status": 200\'*"$ver"*) ;; *) echo "SIP: $out"; exit 1;; esac; '
             f'test "$(systemctl show -p ActiveState --value {svc})" = active; '
-            f"test \"$(dpkg-query --show --showformat='${{Version}}' {pkg})\" = {version}; "
+            f"test \"$(dpkg-query --show --showformat='${{Version}}' {pkg})\" = \"$ver\"; "
             f'{DIGEST}; sed -i \'s/}}$/, "result": "updated"}}/\' {MARKER}'
         )
     raise ValueError(step)

@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from .fleet import Fleet, load_book
 from .ledger import Ledger
@@ -46,6 +47,11 @@ def actor_of(env: Mapping[str, str] | None = None) -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry (containers): the uid says who
         return f"uid {os.getuid()}"
+
+
+def sealed_files(settings: Settings) -> list[tuple[str, Path]]:
+    """Secrets kept encrypted outside the ledger under the same key (``samples``)."""
+    return [("RT password or token", settings.ticket_secret_file)]
 
 
 def open_ledger(settings: Settings, *, readonly: bool = False) -> Ledger:
@@ -87,7 +93,7 @@ class Context:
     def vault(self) -> Vault:
         if self._vault is None:  # the key file first: a missing key opens no ledger
             vault = Vault.from_settings(self.settings.secret_key_file)
-            vault.check(samples(self.ledger), self.ledger.safe_url)
+            vault.check(samples(self.ledger, sealed_files(self.settings)), self.ledger.safe_url)
             self._vault = vault
         return self._vault
 

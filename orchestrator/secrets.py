@@ -76,6 +76,7 @@ class Vault:
                 f"(mode {stat.S_IMODE(info.st_mode):04o}): `chmod 600 {key_file}`, and "
                 "consider the key exposed"
             )
+        _check_parent(key_file)
         try:
             data = key_file.read_bytes().strip()
         except OSError as exc:
@@ -114,8 +115,24 @@ def generate_password(length: int = 20) -> Redacted:
     return Redacted("".join(_stdlib_secrets.choice(alphabet) for _ in range(length)))
 
 
+def _check_parent(key_file: Path) -> None:
+    """The key's directory is its owner's only (a setting may point anywhere, /tmp or a
+    home directory: pbxops refuses rather than chmod a directory it may not own)."""
+    parent = key_file.parent
+    try:
+        mode = stat.S_IMODE(parent.stat().st_mode)
+    except OSError as exc:
+        raise ConfigError(f"secret_key_file {key_file}: {parent}: {exc.strerror or exc}") from exc
+    if mode & 0o077:
+        raise ConfigError(
+            f"secret_key_file {key_file}: its directory {parent} is open to group or others "
+            f"(mode {mode:04o}): `chmod 700 {parent}` or keep the key in a private directory"
+        )
+
+
 def create_key_file(key_file: Path) -> Path:
-    """Make a new key file: 0600 in a 0700 directory; never over an existing file."""
+    """Make a new key file: 0600 in a 0700 directory; never over an existing file, never
+    in a directory group or others can enter."""
     if key_file.exists() or key_file.is_symlink():
         raise RefusedError(
             f"secret_key_file {key_file} exists: pbxops never replaces a key (the secrets "
@@ -123,6 +140,10 @@ def create_key_file(key_file: Path) -> Path:
         )
     try:
         key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"secret_key_file {key_file}: {exc.strerror or exc}") from exc
+    _check_parent(key_file)
+    try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         raise RefusedError(f"secret_key_file {key_file} exists (made just now by another run)") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .context import open_ledger
+from .context import open_ledger, sealed_files
 from .errors import RefusedError
 from .ledger.sealed import samples
 from .secrets import create_key_file
@@ -26,7 +26,7 @@ def init_key(settings: Settings, env_key: str | None = None) -> KeyCreated:
     path = settings.secret_key_file
     if not path.exists() and not path.is_symlink():
         ledger = open_ledger(settings, readonly=True)
-        stored = samples(ledger)
+        stored = samples(ledger, sealed_files(settings))
         if stored:
             raise RefusedError(
                 f"ledger {ledger.safe_url} already holds secrets (e.g. "

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -76,6 +77,18 @@ class Settings(BaseModel):
             raise ValueError(f"unknown strategy {value!r} (one of {', '.join(STRATEGIES)})")
         return value
 
+    @field_validator("ticket_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str) -> str:
+        """The URL is printed in errors and `tickets status`: it must carry no password.
+        The message never repeats the value."""
+        if "@" in urlsplit(value.strip()).netloc:
+            raise ValueError(
+                "carries a user name or password (user:pass@host): remove it; set "
+                "ticket_user and store the password with `pbxops tickets login`"
+            )
+        return value
+
     @field_validator("execution_nodes", mode="before")
     @classmethod
     def _node_list(cls, value: Any) -> Any:
@@ -97,6 +110,11 @@ class Settings(BaseModel):
     @property
     def ledger(self) -> str:
         return self.ledger_url or f"sqlite:///{self.state_dir / 'ledger.sqlite'}"
+
+    @property
+    def ticket_secret_file(self) -> Path:
+        """The RT password or token, encrypted (`pbxops tickets login`)."""
+        return self.state_dir / "tickets" / "secret"
 
     @property
     def runs_dir(self) -> Path:

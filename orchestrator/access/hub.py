@@ -207,17 +207,35 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _signal(pid: int, sig: signal.Signals, ifname: str) -> bool:
+    """Send ``sig``; False when the process is gone already, HostError when refused."""
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    except OSError as exc:
+        raise HostError(
+            f"hub {ifname}: cannot send {sig.name} to wireguard-go (pid {pid}): "
+            f"{exc.strerror or exc}"
+        ) from None
+    return True
+
+
 def stop(ifname: str) -> int | None:
     """Stop the hub of ``ifname``: its wireguard-go by pid (SIGTERM, SIGKILL after 10 s);
     the interface and its pool route go with the process. Returns the pid stopped (None:
     none ran). An interface left without its process is deleted."""
     pid = hub_pid(ifname)
     if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        if not _gone(pid, 10.0):
-            os.kill(pid, signal.SIGKILL)
+        if not _signal(pid, signal.SIGTERM, ifname):
+            pid = None  # it ended between finding and stopping it
+        elif not _gone(pid, 10.0):
+            _signal(pid, signal.SIGKILL, ifname)
             _gone(pid, 5.0)
-    pid_file(ifname).unlink(missing_ok=True)
+    try:
+        pid_file(ifname).unlink(missing_ok=True)
+    except OSError as exc:
+        raise HostError(f"hub {ifname}: cannot remove {pid_file(ifname)}: {exc.strerror or exc}") from None
     if running(ifname):
         _run(["ip", "link", "del", ifname], check=False)
     deadline = time.monotonic() + 5.0

@@ -63,6 +63,8 @@ def _show(o: SyncOutcome) -> None:
                    f"{e.last_error or 'not tried yet'}")
     for m in o.mail_errors:
         click.echo(f"warning: {m}", err=True)
+    for m in o.failed:
+        click.echo(f"warning: not sent to RT: {m}", err=True)
 
 
 @group.command("sync")

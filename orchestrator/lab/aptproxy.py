@@ -91,16 +91,19 @@ def write_config(paths: LabPaths, sources: Path = SOURCES_FILE) -> Path:
 def start(paths: LabPaths) -> int:
     """Start the proxy on the bridge address; returns its pid once it accepts connections."""
     binary = need("apt-cacher-ng", "apt-cacher-ng")
-    conf = write_config(paths)
-    log = (conf / "console.log").open("ab")
-    proc = subprocess.Popen(
-        [binary, "-c", str(conf)],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    log.close()
+    try:
+        conf = write_config(paths)
+        with (conf / "console.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [binary, "-c", str(conf)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise LabError(f"apt-cacher-ng not started: {exc.strerror or exc}{where}") from None
     deadline = time.monotonic() + _START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -113,6 +116,11 @@ def start(paths: LabPaths) -> int:
         except OSError:
             time.sleep(0.1)
     proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # deaf to SIGTERM: killed by its pid, reaped
+        proc.kill()
+        proc.wait(timeout=5)
     raise LabError(f"apt-cacher-ng not listening on {PROXY_URL} after {_START_TIMEOUT:g}s")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..access import hub as access_hub
-from ..errors import LabError
+from ..errors import HostError, LabError
 from ..settings import Settings
 from ..sipprobe import probe
 from . import aptproxy, asterisk, hosts, network, procs, repo
@@ -280,7 +280,11 @@ def down(settings: Settings) -> int:
     state = load(paths.state_file)
     if state is None:
         return 0
-    access_hub.stop(settings.vpn_hub_interface)  # the lab's VPN hub, by pid, with its route
+    try:  # the lab's VPN hub, by pid, with its route; a failure does not stop the teardown
+        access_hub.stop(settings.vpn_hub_interface)
+        hub_error = None
+    except HostError as exc:
+        hub_error = str(exc)
 
     def remove(host: HostState) -> None:
         hosts.stop(paths, host)
@@ -295,6 +299,11 @@ def down(settings: Settings) -> int:
     _restore_limits(state)
     repo.stop_gpg_agent(paths)
     _remove_files(paths)
+    if hub_error is not None:
+        raise LabError(
+            f"lab down: {len(state.hosts)} hosts removed, but the VPN hub was not stopped: "
+            f"{hub_error} (then `pbxops access hub down`)"
+        )
     return len(state.hosts)
 
 

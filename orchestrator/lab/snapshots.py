@@ -48,9 +48,42 @@ def _upper(paths: LabPaths, host: HostState) -> Path:
     return paths.host_dir(host.machine) / "rw" / "upper"
 
 
+def _sh(argv: list[str]) -> None:
+    """Run a command of the snapshot; its failure is a LabError with its last line."""
+    try:
+        subprocess.run(argv, check=True, capture_output=True, text=True)
+    except subprocess.CalledProcessError as exc:
+        last = ((exc.stderr or "").strip().splitlines() or [f"exit status {exc.returncode}"])[-1]
+        raise LabError(f"{' '.join(argv[:2])} ... failed: {last}") from None
+    except OSError as exc:
+        raise LabError(f"{argv[0]}: {exc.strerror or exc}") from None
+
+
 def _copy(src: Path, dest: Path) -> None:
     """Everything, with owners, modes, xattrs and overlay whiteouts (device nodes)."""
-    subprocess.run(["cp", "-a", f"{src}/.", str(dest)], check=True, capture_output=True)
+    _sh(["cp", "-a", f"{src}/.", str(dest)])
+
+
+def _replace_upper(source: Path, upper: Path) -> None:
+    """Put a copy of ``source`` in place of ``upper`` (and empty the overlay's work dir
+    beside it): copied into a staging dir first, swapped in only once complete, so a
+    failed copy leaves ``upper`` as it was."""
+    staging = upper.with_name("upper.restore")
+    old = upper.with_name("upper.old")
+    for leftover in (staging, old):
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging.mkdir()
+    try:
+        _copy(source, staging)
+    except LabError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    upper.rename(old)
+    staging.rename(upper)
+    shutil.rmtree(old, ignore_errors=True)
+    work = upper.parent / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
 
 
 def _lowers(root: Path) -> list[Path]:
@@ -99,13 +132,11 @@ def restore(settings: Settings, name: str, label: str, report: Report = _quiet) 
     report(f"{name}: shutting down to restore {label}")
     hosts.stop(paths, host)
     if os.path.ismount(root):  # the overlay only: its writable tmpfs stays
-        subprocess.run(["umount", str(root)], check=True, capture_output=True)
-    upper = _upper(paths, host)
-    for entry in (upper, upper.parent / "work"):
-        shutil.rmtree(entry, ignore_errors=True)
-        entry.mkdir()
-    _copy(source, upper)
-    hosts.mount_root(paths, host, lowers)
-    report(f"{name}: booting")
-    hosts.start(paths, host)
+        _sh(["umount", str(root)])
+    try:
+        _replace_upper(source, _upper(paths, host))
+    finally:  # restored, or (the copy failed) as it was: booted either way
+        hosts.mount_root(paths, host, lowers)
+        report(f"{name}: booting")
+        hosts.start(paths, host)
     wait_ready(paths, state.model_copy(update={"hosts": (host,)}))

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, inspect, select
+from sqlalchemy import Engine, create_engine, delete, event, inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
@@ -261,6 +261,18 @@ class Ledger:
             if lock is None or as_utc(lock.expires_at) < datetime.now(UTC):
                 return None
             return lock.holder
+
+    def renew_lock(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Extend ``holder``'s lock by ``ttl`` from now; False when it is not held by
+        ``holder`` any more (expired, taken over or released)."""
+        now = datetime.now(UTC)
+        with self.session() as s:
+            result = s.execute(
+                update(Lock)
+                .where(Lock.name == name, Lock.holder == holder, Lock.expires_at >= now)
+                .values(expires_at=now + ttl)
+            )
+            return bool(getattr(result, "rowcount", 0) == 1)
 
     def release_lock(self, name: str, holder: str) -> None:
         with self.session() as s:

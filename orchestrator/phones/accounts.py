@@ -69,7 +69,7 @@ def _accounts(
     system: System, credentials: Mapping[str, Credential], context: str
 ) -> list[Account]:
     problems: list[str] = []
-    if not CONTEXT_RE.match(context):
+    if not CONTEXT_RE.fullmatch(context):
         problems.append(f"dialplan context {context!r} is not a plain name")
     accounts: dict[str, Account] = {}
     for phone in sorted(system.phones, key=lambda p: p.extension):
@@ -95,10 +95,10 @@ def _problems(
     if cred is None:
         return [f"{where}: no SIP credentials"]
     out = []
-    if not _USER_RE.match(cred.username):
+    if not _USER_RE.fullmatch(cred.username):
         out.append(f"{where}: SIP user name {cred.username!r} is not plain letters, digits, "
                    ". _ -")
-    if not _SECRET_RE.match(cred.password.reveal()):
+    if not _SECRET_RE.fullmatch(cred.password.reveal()):
         # never show the password itself
         out.append(f"{where}: stored SIP password has characters Asterisk's configuration "
                    "cannot carry literally (8-128 of letters, digits, ! % * + , - . / : ? @ "

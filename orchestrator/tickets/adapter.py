@@ -110,7 +110,10 @@ class RtTickets:
                 f"RT at {self.url} refused user {self.user or '(token)'} while {what}: "
                 "check `pbxops tickets login` and the user's rights"
             ) from None
-        except (rt.exceptions.RtError, httpx2.HTTPError, OSError, ValueError, KeyError) as exc:
+        except (
+            rt.exceptions.RtError, httpx2.HTTPError, OSError, ValueError, KeyError, TypeError,
+            AttributeError,  # an answer of an unexpected shape (a list for a dict ...)
+        ) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise TicketSystemError(f"RT at {self.url}: {what} failed: {reason[:200]}") from None
 
@@ -120,9 +123,15 @@ class RtTickets:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _search(self, query: str) -> list[dict[str, Any]]:
+        """The matching tickets. The rt library raises a bare NotFoundError (no message)
+        for an empty result and NotFoundError('No such resource found.') for an HTTP 404:
+        only the first means "none"; a 404 (wrong URL, proxy) is a failure, else a sync
+        would take "not found" for "no ticket yet" and create a duplicate."""
         try:
             return list(self._rt.search(raw_query=query, order="id"))
-        except rt.exceptions.NotFoundError:
+        except rt.exceptions.NotFoundError as exc:
+            if exc.args:
+                raise
             return []
 
     def check_queue(self, name: str) -> None:
@@ -138,8 +147,8 @@ class RtTickets:
 
     def find_incident(self, key: str) -> int | None:
         query = f"'CF.{{{INCIDENT_FIELD}}}' = '{key}'"
-        found = self._call(f"searching the ticket of {key}", lambda: self._search(query))
-        return min((int(t["id"]) for t in found), default=None)
+        with self._doing(f"searching the ticket of {key}"):
+            return min((int(t["id"]) for t in self._search(query)), default=None)
 
     def ensure_queue(self, name: str) -> None:
         if name in self._queues:
@@ -163,11 +172,24 @@ class RtTickets:
                 CustomFields={INCIDENT_FIELD: new.incident},
             ),
         )
-        self._check_due(ticket_id, new.due)
-        return int(ticket_id)
+        with self._doing(f"creating the ticket of {new.incident}"):
+            ticket_id = int(ticket_id)
+        self._check_created(ticket_id, new)
+        return ticket_id
 
-    def _check_due(self, ticket_id: int, due: datetime) -> None:
-        got = self.ticket(ticket_id).due
+    def _check_created(self, ticket_id: int, new: NewTicket) -> None:
+        """RT stored what pbxops relies on: the incident key (RT drops a custom field it
+        may not set without a word; a later sync would not find the ticket by its key and
+        create another) and the due date in UTC."""
+        ticket = self.ticket(ticket_id)
+        if ticket.incident != new.incident:
+            raise TicketSystemError(
+                f"RT at {self.url} created ticket #{ticket_id} without its custom field "
+                f"{INCIDENT_FIELD!r} = {new.incident!r}: give RT user {self.user or '(token)'} "
+                f"the rights SeeCustomField and ModifyCustomField on it (queue {new.queue}), "
+                f"then resolve #{ticket_id} in RT"
+            )
+        got, due = ticket.due, new.due
         if got != due.astimezone(UTC).replace(microsecond=0):
             raise TicketSystemError(
                 f"RT at {self.url} stored ticket #{ticket_id}'s due date as {got} for "
@@ -176,8 +198,10 @@ class RtTickets:
             )
 
     def ticket(self, ticket_id: int) -> Ticket:
-        data = self._call(f"reading ticket #{ticket_id}", lambda: self._rt.get_ticket(ticket_id))
-        return _ticket(data, self._queue_of(data))
+        with self._doing(f"reading ticket #{ticket_id}"):
+            data = self._rt.get_ticket(ticket_id)
+            return _ticket(data, self._queue_of(data))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _queue_of(self, data: dict[str, Any]) -> str:
         """The ticket's queue by name (RT answers with its id, sometimes with its name)."""
@@ -223,8 +247,9 @@ class RtTickets:
             f"'CF.{{{INCIDENT_FIELD}}}' IS NULL AND Status != 'resolved' "
             "AND Status != 'rejected' AND Status != 'deleted'"
         )
-        found = self._call("searching tickets without an incident", lambda: self._search(query))
-        return [_ticket(t, self._queue_of(t)) for t in found]
+        with self._doing("searching tickets without an incident"):
+            return [_ticket(t, self._queue_of(t)) for t in self._search(query)]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def history(self, ticket_id: int, after: int) -> list[Txn]:
         """The ticket's transactions newer than ``after``, oldest first."""
@@ -235,9 +260,10 @@ class RtTickets:
                 f"reading ticket #{ticket_id}'s history",
                 lambda p=page: self._history_page(ticket_id, p),  # type: ignore[misc]
             )
-            items.extend(_txn(i) for i in data.get("items", []))
-            if page >= int(data.get("pages") or 1):
-                break
+            with self._doing(f"reading ticket #{ticket_id}'s history"):
+                items.extend(_txn(i) for i in data.get("items", []))
+                if page >= int(data.get("pages") or 1):
+                    break
             page += 1
         return sorted((t for t in items if t.id > after), key=lambda t: t.id)
 

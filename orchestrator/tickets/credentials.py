@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..context import Context
 from ..errors import ConfigError
 from ..fsutil import atomic_write, private_dir
 from ..secrets import Redacted, Vault
@@ -15,11 +16,17 @@ from ..settings import Settings
 
 
 def path(settings: Settings) -> Path:
-    return settings.state_dir / "tickets" / "secret"
+    return settings.ticket_secret_file
 
 
 def _vault(settings: Settings) -> Vault:
     return Vault.from_settings(settings.secret_key_file)
+
+
+def _checked_vault(settings: Settings) -> Vault:
+    """The key, checked against every secret stored under it (ledger and this file)
+    before anything is encrypted with it."""
+    return Context(settings, actor="pbxops tickets login", readonly=True).vault
 
 
 def store(settings: Settings, secret: str) -> Path:
@@ -27,10 +34,8 @@ def store(settings: Settings, secret: str) -> Path:
     key writes nothing)."""
     if not secret.strip():
         raise ConfigError("the RT password or token is empty; nothing was written")
-    vault = _vault(settings)
+    vault = _checked_vault(settings)  # ConfigError: a wrong key writes nothing
     target = path(settings)
-    if target.is_file():
-        vault.decrypt(target.read_text().strip())  # ConfigError: a wrong key writes nothing
     private_dir(target.parent)
     atomic_write(target, vault.encrypt(secret) + "\n", mode=0o600)
     return target

@@ -97,7 +97,9 @@ def _now() -> datetime:
 
 
 def _sync(settings: Settings, ledger: Ledger, mail: bool) -> Sync:
+    me = _holder()
     return Sync(
+        keep_lock=lambda: ledger.renew_lock(LOCK, me, LOCK_TTL),
         fleet=load_book(settings.book),
         ledger=ledger,
         rt=connect(settings),

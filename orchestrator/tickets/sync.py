@@ -40,7 +40,7 @@ from ..ledger.sla import Incident
 from ..sla import incidents as incidents_mod
 from ..sla import notify
 from . import intake
-from .model import CLOSED, ORDER, NewTicket, OutboxAction, Ticket, TicketSystem, Txn
+from .model import CLOSED, INCIDENT_FIELD, ORDER, NewTicket, OutboxAction, Ticket, TicketSystem, Txn
 
 ACTOR = "pbxops tickets sync"
 _OWNER_TYPES = {"Take", "Give", "Steal", "Untake"}
@@ -57,6 +57,7 @@ class SyncOutcome:
     triage: list[tuple[int, str, str]] = field(default_factory=list)  # ticket, sender, subject
     waiting: list[store.OutboxEntry] = field(default_factory=list)
     mail_errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # outbox rows skipped, with the reason
     error: str | None = None
 
     @property
@@ -73,6 +74,16 @@ class Sync:
     now: Callable[[], datetime]
     mailer: notify.Mailer | None = None
     instance: str = "pbxops"  # this ledger's name in RT's incident keys
+    keep_lock: Callable[[], bool] | None = None  # renews the sync lock; False: it is lost
+
+    def _still_mine(self) -> None:
+        """Before each change to RT or the ledger: renew the sync lock; a sync that lost
+        it (too slow, taken over) stops before another one's work is done twice."""
+        if self.keep_lock is not None and not self.keep_lock():
+            raise TicketSystemError(
+                "this ticket sync lost its ledger lock (it ran too long or was taken over); "
+                "it stopped, what is left waits for the next sync"
+            )
 
     def key(self, inc: Incident) -> str:
         """The incident's key in RT (custom field ``pbxops incident``): the instance names
@@ -97,6 +108,7 @@ class Sync:
     def intake(self, out: SyncOutcome) -> None:
         customers = {c.id for c in self.fleet.customers}
         for ticket in self.rt.unlinked():
+            self._still_mine()
             if store.link_of_ticket(self.ledger, ticket.id) is not None:
                 continue  # its incident exists; the drain sets the ticket's fields
             if ticket.queue in customers:
@@ -141,7 +153,11 @@ class Sync:
     # -- drain --------------------------------------------------------------------------
 
     def drain(self, out: SyncOutcome, incident_id: int | None = None) -> None:
+        skipped: set[int] = set()  # incidents whose earlier row failed: their later rows wait
         for entry in _ordered(store.pending(self.ledger, incident_id)):
+            if entry.incident_id in skipped:
+                continue
+            self._still_mine()
             inc = incidents_store.incident(self.ledger, entry.incident_id)
             if inc is None:  # cannot happen through pbxops; never block the others
                 store.mark_done(self.ledger, entry.id)
@@ -151,6 +167,11 @@ class Sync:
             except TicketSystemError as exc:
                 store.mark_failed(self.ledger, entry.id, str(exc))
                 raise
+            except PbxopsError as exc:  # e.g. the customer left the book: this row only
+                store.mark_failed(self.ledger, entry.id, f"{inc.ticket}: {exc}")
+                out.failed.append(f"{inc.ticket} {entry.action}: {exc}")
+                skipped.add(entry.incident_id)
+                continue
             store.mark_done(self.ledger, entry.id, _action(inc, f"ticket.{entry.action}", note))
             (out.created if entry.action == OutboxAction.CREATE else out.updated).append(note)
 
@@ -181,12 +202,30 @@ class Sync:
             return f"{inc.ticket} -> #{ticket.id} (mail)"
         found = self.rt.find_incident(self.key(inc))
         ticket_id = found if found is not None else self.rt.create(self._new(inc))
-        store.record_link(
+        if not store.record_link(
             self.ledger,
             store.Link(_id(inc), ticket_id, inc.customer_id),
             _action(inc, "ticket.link", f"{inc.ticket} is ticket #{ticket_id}"),
-        )
+        ):
+            mine = store.link_of_incident(self.ledger, _id(inc))
+            if mine is None or mine.ticket_id != ticket_id:
+                raise TicketSystemError(self._not_linked(inc, ticket_id))
         return f"{inc.ticket} -> #{ticket_id}" + (" (found)" if found is not None else "")
+
+    def _not_linked(self, inc: Incident, ticket_id: int) -> str:
+        """Why the ledger refused the link (another sync linked one side meanwhile)."""
+        mine = store.link_of_incident(self.ledger, _id(inc))
+        if mine is not None and mine.ticket_id != ticket_id:
+            return (
+                f"{inc.ticket} got a second ticket in RT: #{ticket_id} (it is linked to "
+                f"#{mine.ticket_id}); resolve or delete #{ticket_id} in RT"
+            )
+        other = store.link_of_ticket(self.ledger, ticket_id)
+        held = f"another incident (ledger id {other.incident_id})" if other else "another incident"
+        return (
+            f"{inc.ticket}: RT ticket #{ticket_id} carries its key {self.key(inc)!r} but is "
+            f"linked to {held}; fix the ticket's field {INCIDENT_FIELD!r} in RT"
+        )
 
     def _new(self, inc: Incident) -> NewTicket:
         customer = self.fleet.customer(inc.customer_id)
@@ -206,6 +245,7 @@ class Sync:
             inc = incidents_store.incident(self.ledger, link.incident_id)
             if inc is None or inc.resolved_at is not None:
                 continue
+            self._still_mine()
             ticket: Ticket | None = None
             for txn in self.rt.history(link.ticket_id, link.last_txn):
                 if ticket is None:

@@ -79,6 +79,22 @@ def test_a_key_readable_by_others_is_refused(env: dict[str, str]) -> None:
     assert not Path(env["PBXOPS_STATE_DIR"]).exists()
 
 
+def test_a_key_in_a_directory_open_to_others_is_neither_made_nor_used(env: dict[str, str]) -> None:
+    key = Path(env["PBXOPS_SECRET_KEY_FILE"])
+    key.parent.mkdir(mode=0o755)
+    key.parent.chmod(0o755)
+    refused = pbxops(env, "secrets", "init")
+    assert refused.exit_code == 2, refused.output
+    assert f"its directory {key.parent}" in refused.output and "mode 0755" in refused.output
+    assert not key.exists()
+    key.parent.chmod(0o700)
+    assert pbxops(env, "secrets", "init").exit_code == 0
+    key.parent.chmod(0o750)  # opened afterwards: the key is not used
+    result = pbxops(env, "phones", "credentials", "acme")
+    assert result.exit_code == 2 and "mode 0750" in result.output, result.output
+    assert not Path(env["PBXOPS_STATE_DIR"]).exists()
+
+
 def test_a_wrong_key_writes_no_new_phone(tmp_path: Path, env: dict[str, str]) -> None:
     """Before: the new phone's password was stored under the wrong key, after which even
     the right key could not read the customer's credentials."""

@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from orchestrator.access import ca, pool, routers, sessions
 from orchestrator.access.context import open_context
 from orchestrator.access.spokes import spokes_of
-from orchestrator.errors import ConfigError, RefusedError
+from orchestrator.errors import ConfigError, HostError, RefusedError
 from orchestrator.fleet import load_book
 from orchestrator.ledger import Ledger
 from orchestrator.ledger.access import (
@@ -303,3 +303,29 @@ def test_host_certificates_last_at_most_30_days(tmp_path: Path) -> None:
     start, end = datetime.fromisoformat(valid[2]), datetime.fromisoformat(valid[4])
     assert "host certificate" in shown
     assert end - start <= timedelta(days=30, minutes=5)
+
+
+def test_hub_stop_takes_a_hub_that_ended_meanwhile_as_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race hub_pid -> os.kill: the process ended in between (ProcessLookupError)."""
+    from orchestrator.access import hub as hub_mod
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # reaped: its pid names no process
+    monkeypatch.setattr(hub_mod, "RUN_DIR", tmp_path)
+    monkeypatch.setattr(hub_mod, "hub_pid", lambda ifname: ended.pid)
+    hub_mod.pid_file("pbxt-none").write_text(f"{ended.pid}\n")
+    assert hub_mod.stop("pbxt-none") is None
+    assert not hub_mod.pid_file("pbxt-none").exists()
+
+
+def test_hub_stop_that_cannot_remove_its_pid_file_is_a_host_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.access import hub as hub_mod
+
+    monkeypatch.setattr(hub_mod, "RUN_DIR", tmp_path)
+    hub_mod.pid_file("pbxt-none").mkdir()  # not a file: unlink fails
+    with pytest.raises(HostError, match="hub pbxt-none: cannot remove"):
+        hub_mod.stop("pbxt-none")

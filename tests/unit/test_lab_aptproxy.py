@@ -69,3 +69,10 @@ def test_host_sources_point_at_the_proxy_with_debians_keys() -> None:
     assert f"URIs: {aptproxy.PROXY_URL}/debian\nSuites: bookworm bookworm-updates\n" in text
     assert f"URIs: {aptproxy.PROXY_URL}/debian-security\nSuites: bookworm-security\n" in text
     assert text.count("Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg") == 2
+
+
+def test_a_proxy_that_cannot_open_its_log_is_a_lab_error(tmp_path: Path) -> None:
+    paths = LabPaths(cache=tmp_path / "cache", run=tmp_path / "run")
+    (aptproxy.config_dir(paths) / "console.log").mkdir(parents=True)  # not a file
+    with pytest.raises(LabError, match=r"apt-cacher-ng not started: .*console\.log"):
+        aptproxy.start(paths)

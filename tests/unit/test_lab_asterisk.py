@@ -5,6 +5,7 @@ waves on it are tested in tests/lab/test_asterisk_lab.py)."""
 from __future__ import annotations
 
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -77,8 +78,13 @@ def test_the_broken_release_leaves_pjsip_out(tmp_path: Path) -> None:
 
 def test_the_repack_file_lists_the_original_first_and_one_broken_release() -> None:
     spec = asterisk.Repack.load()
-    assert spec.versions[0] == spec.upstream
+    raw = tomllib.loads(asterisk.REPACK_FILE.read_text())  # the file, read independently
+    assert spec.upstream == raw["upstream"]
+    assert spec.releases == tuple((r["version"], r.get("broken", "")) for r in raw["release"])
+    assert spec.versions == (raw["upstream"], *(r["version"] for r in raw["release"]))
     assert all(v.startswith(spec.upstream + "+lab") for v, _ in spec.releases)
+    for older, newer in zip(spec.versions, spec.versions[1:], strict=False):  # apt's order
+        assert subprocess.run(["dpkg", "--compare-versions", older, "lt", newer]).returncode == 0
     assert [b for _, b in spec.releases].count("no-pjsip") == 1
     assert spec.packages[0] == "asterisk"
 

@@ -45,6 +45,18 @@ def test_expired_lock_can_be_taken_over(tmp_path: Path) -> None:
     assert ledger.acquire_lock("x", "new-process", timedelta(minutes=1)) is None
 
 
+def test_a_lock_is_renewed_only_by_its_holder_while_it_holds_it(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'l.sqlite'}")
+    assert ledger.acquire_lock("x", "slow", timedelta(seconds=-1)) is None  # expired at once
+    assert ledger.renew_lock("x", "slow", timedelta(minutes=1)) is False  # lost: not renewed
+    assert ledger.acquire_lock("x", "other", timedelta(minutes=1)) is None  # taken over
+    assert ledger.renew_lock("x", "slow", timedelta(minutes=1)) is False
+    assert ledger.renew_lock("x", "other", timedelta(minutes=5)) is True
+    assert ledger.lock_holder("x") == "other"
+    ledger.release_lock("x", "other")
+    assert ledger.renew_lock("x", "other", timedelta(minutes=5)) is False
+
+
 @pytest.mark.postgres
 def test_postgres_ledger_same_migrations(postgres_url: str) -> None:
     _exercise(Ledger(postgres_url, upgrade=True))  # a new team database: `db upgrade`

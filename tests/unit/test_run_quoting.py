@@ -58,3 +58,25 @@ def test_session_run_sends_the_ssh_command_line(monkeypatch: pytest.MonkeyPatch)
     sessions.run(None, session, ["asterisk -rx 'core show version'"])  # type: ignore[arg-type]
     assert sent == ["asterisk -rx 'core show version'"]
     assert recorded[0].summary == "asterisk -rx 'core show version'"
+
+
+def test_bench_wave_floor_quotes_the_version_and_address_in_its_host_scripts() -> None:
+    """bench/wave_floor.py runs these with `sudo -n bash -c` on lab hosts: a release
+    version (or address) must reach bash as one quoted word, never as shell code."""
+    import sys
+
+    bench = str(Path(__file__).resolve().parents[2] / "bench")
+    sys.path.insert(0, bench)
+    try:
+        import wave_floor
+    finally:
+        sys.path.remove(bench)
+    evil = "1.0'$(touch /tmp/pwned)`id`;x"
+    address = "10.0.0.1;$(id)"
+    for step in wave_floor.STEPS:
+        script = wave_floor.step_script(step, address, "labpbx", evil)
+        rest = script.replace(shlex.quote(evil), "").replace(shlex.quote(f"labpbx={evil}"), "")
+        rest = rest.replace(shlex.quote(address), "")
+        assert "$(touch" not in rest and "`id`" not in rest and "$(id)" not in rest, (step, script)
+        syntax = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True)
+        assert syntax.returncode == 0, (step, syntax.stderr)

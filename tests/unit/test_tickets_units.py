@@ -65,3 +65,68 @@ def test_outbox_rows_are_unique_per_incident_and_action(tmp_path) -> None:  # ty
     store.mark_done(ledger, first.id)
     store.enqueue(ledger, 1, "create")  # done rows are not enqueued again
     assert [e.action for e in store.pending(ledger)] == ["ack"]
+
+
+def _key_settings(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    from cryptography.fernet import Fernet
+
+    from orchestrator.settings import Settings
+
+    monkeypatch.delenv("PBXOPS_SECRET_KEY", raising=False)
+    monkeypatch.delenv("PBXOPS_LEDGER_URL", raising=False)
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    key_file = keys / "secret.key"
+    key_file.write_bytes(Fernet.generate_key())
+    key_file.chmod(0o600)
+    return Settings(state_dir=tmp_path / "state", secret_key_file=key_file)
+
+
+def test_tickets_login_refuses_a_key_that_does_not_open_the_ledgers_secrets(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch
+) -> None:
+    import pytest
+    from cryptography.fernet import Fernet
+
+    from orchestrator.errors import ConfigError
+    from orchestrator.ledger.phones import StoredCredential, add_credentials
+    from orchestrator.tickets import credentials
+
+    settings = _key_settings(tmp_path, monkeypatch)
+    other_key = Fernet(Fernet.generate_key())  # the key the ledger was written with
+    ledger = Ledger(settings.ledger)
+    add_credentials(ledger, "pbx1", {"101": StoredCredential("101", other_key.encrypt(b"x").decode())})
+    with pytest.raises(ConfigError, match="does not open the SIP password"):
+        credentials.store(settings, "rt-password")
+    assert not credentials.path(settings).exists()
+
+
+def test_secrets_init_refuses_when_only_the_rt_secret_is_stored(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch
+) -> None:
+    import pytest
+
+    from orchestrator.errors import RefusedError
+    from orchestrator.secrets_setup import init_key
+    from orchestrator.tickets import credentials
+
+    settings = _key_settings(tmp_path, monkeypatch)
+    credentials.store(settings, "rt-password")
+    settings.secret_key_file.unlink()  # the key lost; the RT secret is still there
+    with pytest.raises(RefusedError, match="RT password or token"):
+        init_key(settings)
+    assert not settings.secret_key_file.exists()
+
+
+def test_a_ticket_url_with_credentials_is_refused_without_repeating_them() -> None:
+    import pytest
+
+    from orchestrator.errors import ConfigError
+    from orchestrator.settings import load_settings
+
+    env = {"PBXOPS_TICKET_URL": "https://pbxops:s3cret@rt.example/"}
+    with pytest.raises(ConfigError, match=r"ticket_url.*PBXOPS_TICKET_URL.*user name or password") as exc:
+        load_settings(env=env)
+    assert "s3cret" not in str(exc.value)
+    ok = load_settings(env={"PBXOPS_TICKET_URL": "https://rt.example/"})
+    assert ok.ticket_url == "https://rt.example/"
