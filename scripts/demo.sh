@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: the contract book, entitlement, a real lab with one host per PBX of the demo
-# book, and a real update wave across every entitled customer. Run as root after `make setup`.
+# book, a real update wave across every entitled customer, and Request Tracker on the
+# lab's provider side with an incident becoming a ticket. Run as root after `make setup`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -36,6 +37,27 @@ pbxops wave run "$awave" --ignore-windows --call-poll-seconds 2 || true
 pbxops wave report "$awave"
 step "8. The SIP answer of every lab host"
 pbxops lab status
+step "9. Request Tracker on the provider side of the lab: an incident becomes a ticket"
+# RT 5 on the lab's provider address (10.209.0.1), data in the lab run dir; its API
+# password is generated, kept encrypted with the demo's key and piped into `tickets login`
+# (never shown). The ticket part has a ledger of its own, new each run, and a ticket
+# instance name of its own, so tickets of an earlier run are never taken for this one's.
+pbxops lab rt up
+rt_url=$(pbxops lab rt status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+tickets_state=$PWD/out/demo-tickets-state
+rm -rf "$tickets_state"
+tk() {
+    PBXOPS_STATE_DIR=$tickets_state PBXOPS_TICKET_URL=$rt_url PBXOPS_TICKET_USER=pbxops \
+        PBXOPS_TICKET_INSTANCE=$ticket_instance pbxops "$@"
+}
+ticket_instance=demo-$(date -u +%Y%m%d%H%M%S)
+tk db upgrade >/dev/null
+pbxops lab rt password | tk tickets login --password-stdin
+tk incident open clinic-nord "Demo: SIP trunk down" --host clinic-nord-pbx --no-mail
+tk tickets sync --no-mail
+tk incident ack INC-000001
+tk tickets sync --no-mail
+tk tickets status
 echo
 # The demo keeps its own state (ledger, runs) apart from yours: say exactly how to see it.
 see="PBXOPS_STATE_DIR=$PBXOPS_STATE_DIR${PBXOPS_SECRET_KEY_FILE:+ PBXOPS_SECRET_KEY_FILE=$PBXOPS_SECRET_KEY_FILE}"
@@ -43,4 +65,9 @@ echo "The demo's ledger is its own ($PBXOPS_STATE_DIR), not the one pbxops uses 
 echo "See the demo's waves with:"
 echo "  $see .venv/bin/pbxops wave status"
 echo "  $see .venv/bin/pbxops wave report $wave"
-echo "The lab stays up for you to look around: pbxops lab ssh clinic-nord-pbx; make lab-down when done."
+echo "The demo's tickets: $rt_url (RT user pbxops; its password stays encrypted), and"
+echo "  PBXOPS_STATE_DIR=$tickets_state${PBXOPS_SECRET_KEY_FILE:+ PBXOPS_SECRET_KEY_FILE=$PBXOPS_SECRET_KEY_FILE} \\"
+echo "  PBXOPS_TICKET_URL=$rt_url PBXOPS_TICKET_USER=pbxops PBXOPS_TICKET_INSTANCE=$ticket_instance \\"
+echo "  .venv/bin/pbxops tickets status"
+echo "The lab stays up for you to look around: pbxops lab ssh clinic-nord-pbx; make lab-down when done"
+echo "(it stops the lab's RT too)."

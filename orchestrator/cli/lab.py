@@ -59,9 +59,14 @@ def up(ctx: click.Context, book: Path | None, count: int | None, debian: bool) -
 @group.command("down")
 @click.pass_context
 def down(ctx: click.Context) -> None:
-    """Stop every lab host and remove all namespaces, mounts, links and processes it made."""
-    removed = lab.down(settings_of(ctx))
+    """Stop every lab host and remove all namespaces, mounts, links and processes it made
+    (its VPN hub and Request Tracker too)."""
+    settings = settings_of(ctx)
+    had_rt = lab.rt.rt_dir(lab.LabPaths.of(settings)).exists()
+    removed = lab.down(settings)
     click.echo(f"lab down: {removed} hosts removed" if removed else "no lab was up")
+    if had_rt:
+        click.echo("lab RT stopped and removed")
 
 
 @group.command("status")

@@ -14,7 +14,7 @@ from ..access import hub as access_hub
 from ..errors import HostError, LabError
 from ..settings import Settings
 from ..sipprobe import probe
-from . import aptproxy, asterisk, hosts, network, procs, repo
+from . import aptproxy, asterisk, hosts, network, procs, repo, rt
 from .image import ensure_layer
 from .paths import LabPaths
 from .rootfs import Report, ensure_rootfs
@@ -277,6 +277,7 @@ def ssh_argv(paths: LabPaths, host: str, command: list[str]) -> list[str]:
 def down(settings: Settings) -> int:
     """Remove everything the recorded lab created; returns the number of hosts removed."""
     paths = LabPaths.of(settings)
+    rt.down(settings)  # the lab's RT (`lab rt up`), by its pid; also when no hosts are up
     state = load(paths.state_file)
     if state is None:
         return 0
