@@ -213,6 +213,16 @@ def wait_ready(url: str, pid: int, log: Path, timeout: float = _READY_TIMEOUT) -
     raise LabError(f"RT did not answer on {url} within {timeout:g} s (see {log})")
 
 
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie (one whose parent has not reaped it yet, e.g.
+    the server of a CLI that exited, under an init that reaps late, is gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def stop_server(pid: int, timeout: float = 5.0) -> None:
     """Stop a server this module started: its process group (Starlet's workers), by its pid;
     SIGKILL after ``timeout`` seconds."""
@@ -224,9 +234,7 @@ def stop_server(pid: int, timeout: float = 5.0) -> None:
     while time.monotonic() < deadline:
         with suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _running(pid):
             return
         time.sleep(0.1)
     with suppress(ProcessLookupError):
