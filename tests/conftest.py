@@ -114,6 +114,17 @@ def make_book(tmp_path: Path) -> BookFactory:
     return make
 
 
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives (the tests' real SMTP)."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -29,6 +29,7 @@ from orchestrator.sipprobe import probe
 from orchestrator.sla import incidents, report
 from orchestrator.sla.notify import Mailer
 
+from ..conftest import Inbox
 from .conftest import eventually, running_lab
 
 pytestmark = pytest.mark.lab
@@ -85,15 +86,6 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sla_lab(lab_settings: Settings, book: Path) -> Iterator[lab.LabState]:
     with running_lab(lab_settings, lab.specs_from_book(book)) as state:
         yield state
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
 
 
 @pytest.fixture

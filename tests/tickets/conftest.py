@@ -8,7 +8,6 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -16,7 +15,7 @@ from cryptography.fernet import Fernet
 
 from orchestrator.secrets import Redacted
 from orchestrator.tickets.adapter import RtTickets
-from tests.conftest import DEMO_BOOK, _free_port
+from tests.conftest import DEMO_BOOK, Inbox, _free_port
 from tests.rtserver import MailgateRelay, RtServer, rt_server
 
 
@@ -24,15 +23,6 @@ from tests.rtserver import MailgateRelay, RtServer, rt_server
 def rt() -> Iterator[RtServer]:
     with rt_server() as server:
         yield server
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
 
 
 @dataclass

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -35,7 +33,7 @@ from orchestrator.reports.history import history, to_csv
 from orchestrator.sipprobe import SipProbeResult
 from orchestrator.sla import hours, incidents, report
 from orchestrator.sla.notify import Mailer
-from tests.conftest import DEMO_BOOK, REPO
+from tests.conftest import DEMO_BOOK, REPO, Inbox, _free_port
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # Wednesday 10:00 in Berlin
 
@@ -48,21 +46,6 @@ def fleet() -> Fleet:
 @pytest.fixture
 def ledger(tmp_path: Path) -> Ledger:
     return Ledger(f"sqlite:///{tmp_path / 'ledger.sqlite'}")
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
