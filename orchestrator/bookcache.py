@@ -15,6 +15,16 @@ The format is text, one entry per line: a JSON header line with the fingerprint,
 (no pickle), and every cached customer is validated by the model again (from its JSON, in
 pydantic's core), so a tampered cache can at worst hold a customer the book could hold too.
 ``PBXOPS_BOOK_CACHE=0`` turns it off; a damaged cache is ignored and rewritten.
+
+Beside it, a *verdict* file records that the cross checks (``checks``) of one exact book
+found nothing: its key is a digest of the fingerprint (which covers the checker modules),
+every customer file's name, content key and the JSON its customer was built from, and the
+content of the book's other files (``releases.yml``, ``tariffs.yml`` ...). A warm load of an
+unchanged book whose files have no findings of their own skips the cross checks when the
+key matches; any changed file, file added or removed, changed cached JSON or changed
+loader/checker code changes the key and the checks run again. Only a clean verdict is
+written. The file is as trustworthy as the cache beside it (the user's own, 0600): it
+guards against stale and damaged state, not against someone who can write the user's files.
 """
 
 from __future__ import annotations
@@ -40,8 +50,16 @@ ContentKey = str  # "<size>:<sha256>" of the file's bytes
 Entries = dict[str, tuple[ContentKey, str]]  # file name -> (content key, customer JSON)
 
 _PACKAGE = Path(__file__).resolve().parent
-# What the fingerprint starts from: the loader and the model (and what they import).
-_ROOTS = ("fleet.py", "bookio.py", "bookcache.py", "model/__init__.py")
+# What the fingerprint starts from: the loader, the cross checks whose clean verdict is
+# kept, and the model (and what they import).
+_ROOTS = (
+    "fleet.py",
+    "bookio.py",
+    "bookcache.py",
+    "checks.py",
+    "contract_checks.py",
+    "model/__init__.py",
+)
 _IMPORT = re.compile(
     r"^[ \t]*from[ \t]+(\.+)([\w.]*)[ \t]+import[ \t]+(?:\(([^)]*)\)|([\w \t,]+))", re.MULTILINE
 )
@@ -107,6 +125,38 @@ def cache_file(root: Path) -> Path:
     return base / f"book-{name}.cache"
 
 
+def verdict_file(root: Path) -> Path:
+    return cache_file(root).with_suffix(".verdict")
+
+
+def verdict_key(entries: Entries, others: dict[str, ContentKey | None]) -> str:
+    """The key of one exact book for the cross checks' verdict: the code fingerprint, each
+    customer file (name, content key, the JSON its customer was built from) and the content
+    key of each other book file (None: absent)."""
+    digest = hashlib.sha256(f"verdict\0{_fingerprint()}\0".encode())
+    for name in sorted(entries):
+        key, text = entries[name]
+        digest.update(f"{json.dumps(name)}\0{key}\0{len(text)}\0".encode())
+        digest.update(text.encode())
+    digest.update(json.dumps(sorted(others.items())).encode())
+    return digest.hexdigest()
+
+
+def verdict_holds(root: Path, key: str) -> bool:
+    """Whether the cross checks of the book with this key found nothing before."""
+    try:
+        with verdict_file(root).open("rb") as fh:
+            data = json.loads(fh.read(4096))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("clean") == key
+
+
+def save_verdict(root: Path, key: str) -> None:
+    """Record that the cross checks of the book with this key found nothing."""
+    _write_private(verdict_file(root), json.dumps({"clean": key}) + "\n")
+
+
 def load(root: Path) -> Entries:
     """Cached entries by file name: (content key, the customer as JSON text); empty when
     there is no usable cache. A line that is not an entry is skipped (parsed again)."""
@@ -140,22 +190,27 @@ def load(root: Path) -> Entries:
 def save(root: Path, entries: Entries) -> None:
     """Write atomically, readable by the user only; failing to write a cache never fails
     a command."""
-    target = cache_file(root)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(target.parent, 0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".book-", dir=target.parent)  # 0600
-    except OSError:
-        return
     lines = [json.dumps({"fingerprint": _fingerprint(), "format": _VERSION})]
     lines += [
         f"{json.dumps(name)}\t{key}\t{text}"
         for name, (key, text) in entries.items()
         if "\n" not in text and "\t" not in key  # JSON text never holds a raw newline
     ]
+    _write_private(cache_file(root), "\n".join(lines) + "\n")
+
+
+def _write_private(target: Path, text: str) -> None:
+    """Replace ``target`` atomically with ``text``: file 0600 in a 0700 directory. An
+    OSError leaves the old file (or none) and is not raised."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(target.parent, 0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".book-", dir=target.parent)  # 0600
+    except OSError:
+        return
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
+            fh.write(text)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,9 +12,11 @@ Book layout::
 
 from __future__ import annotations
 
+import fnmatch
 import gc
 import multiprocessing
 import os
+import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -35,7 +37,6 @@ from .bookio import (
     line_of,
     parse_yaml,
     read_book_file,
-    read_yaml,
 )
 from .errors import BookError, BookIssue, NotFoundError
 from .model import Catalog, Customer, Site, Stock, System, Tariffs, Technician
@@ -140,11 +141,20 @@ def _message(err: Any) -> str:
     return msg
 
 
-def _load_optional(root: Path, name: str, model: type[M], col: _Collector, key: str | None) -> M:
+def _load_optional(
+    root: Path, name: str, model: type[M], col: _Collector, key: str | None, seen: _Seen
+) -> M:
     path = root / name
     if not path.exists() and not path.is_symlink():
+        seen[name] = None
         return model()
-    data, issue = read_yaml(path, name, root)
+    try:
+        raw = read_book_file(path, root)
+    except BookFileError as exc:
+        col.fixed.append(BookIssue(name, "", str(exc)))
+        return model()
+    seen[name] = bookcache.content_key(raw)
+    data, issue = parse_yaml(raw, name)
     if issue is not None:
         col.fixed.append(issue)
         return model()
@@ -188,40 +198,47 @@ def _load_one(path: Path) -> _Loaded:
         return _Loaded(rel, None, findings=found, key=key)
 
 
-def _load_all(paths: list[Path]) -> list[_Loaded]:
-    """Parse and validate customer files; large books reuse what an earlier load of an
-    unchanged file produced (bookcache) and parse the rest on every core."""
-    if not bookcache.enabled(len(paths)):
-        return _parse_all(paths)
-    root = paths[0].parent.parent
-    results, texts = _cache_hits(root, paths, bookcache.load(root))
-    missing = [p for p in paths if p.name not in results]
+def _load_all(
+    root: Path, names: list[str]
+) -> tuple[list[_Loaded], bookcache.Entries | None]:
+    """Parse and validate the customer files ``names`` of ``root/customers``; large books
+    reuse what an earlier load of an unchanged file produced (bookcache) and parse the rest
+    on every core. Also the cache's entries of the book (None when the cache is off)."""
+    cdir = root / "customers"
+    if not bookcache.enabled(len(names)):
+        return _parse_all([cdir / n for n in names]), None
+    results, texts = _cache_hits(cdir, names, bookcache.load(root))
+    missing = [n for n in names if n not in results]
     if missing:
-        results.update(zip([p.name for p in missing], _parse_all(missing), strict=True))
-        bookcache.save(root, _cache_entries(results, texts))
-    return [results[p.name] for p in paths]
+        results.update(zip(missing, _parse_all([cdir / n for n in missing]), strict=True))
+    entries = _cache_entries(results, texts)
+    if missing:
+        bookcache.save(root, entries)
+    return [results[n] for n in names], entries
 
 
 def _cache_hits(
-    root: Path, paths: list[Path], cached: bookcache.Entries
+    cdir: Path, names: list[str], cached: bookcache.Entries
 ) -> tuple[dict[str, _Loaded], dict[str, str]]:
     """Customers of the files whose bytes are those an earlier load parsed, and their
     cached JSON. Each such file is read (through read_book_file, with its checks) to compare
     its content with the cache; the cached customer is validated again."""
     hits: dict[str, _Loaded] = {}
     texts: dict[str, str] = {}
-    for p in paths:
-        entry = cached.get(p.name)
+    root = cdir.parent
+    validate = Customer.model_validate_json
+    for name in names:
+        entry = cached.get(name)
         if entry is None:
             continue
         try:
-            key = bookcache.content_key(read_book_file(p, root))
-            customer = Customer.model_validate_json(entry[1]) if key == entry[0] else None
+            key = bookcache.content_key(read_book_file(cdir / name, root))
+            customer = validate(entry[1]) if key == entry[0] else None
         except (BookFileError, ValidationError):
             continue  # parsed again: a refusal becomes a finding there
         if customer is not None:
-            hits[p.name] = _Loaded(f"customers/{p.name}", customer, key=key)
-            texts[p.name] = entry[1]
+            hits[name] = _Loaded(f"customers/{name}", customer, key=key)
+            texts[name] = entry[1]
     return hits, texts
 
 
@@ -248,17 +265,28 @@ def _parse_all(paths: list[Path]) -> list[_Loaded]:
 PARALLEL_FROM = 400
 
 
-def _load_customers(root: Path, col: _Collector) -> tuple[list[Customer], dict[str, str]]:
+_CUSTOMER_FILE = re.compile(fnmatch.translate("*.y*ml"))  # as Path.glob: dot files too
+
+
+def _customer_files(cdir: Path) -> list[str]:
+    """The names of the customer files, sorted (a 10,000-file book: sorting strings, not
+    Paths)."""
+    with os.scandir(cdir) as it:
+        return sorted(e.name for e in it if _CUSTOMER_FILE.match(e.name))
+
+
+def _load_customers(root: Path, col: _Collector) -> _Customers:
     cdir = root / "customers"
     if not cdir.is_dir():
         col.fixed.append(
             BookIssue(str(root), "", "not a contract book: customers/ directory missing")
         )
-        return [], {}
+        return _Customers([], {}, None)
     customers: list[Customer] = []
     files: dict[str, str] = {}
-    paths = sorted(cdir.glob("*.y*ml"))
-    for path, loaded in zip(paths, _load_all(paths), strict=True):
+    names = _customer_files(cdir)
+    loaded_all, entries = _load_all(root, names)
+    for name, loaded in zip(names, loaded_all, strict=True):
         if loaded.issue is not None:
             col.fixed.append(loaded.issue)
         for parts, message in loaded.findings:
@@ -266,15 +294,26 @@ def _load_customers(root: Path, col: _Collector) -> tuple[list[Customer], dict[s
         customer = loaded.customer
         if customer is None:
             continue
-        if customer.id != path.stem:
+        stem = name.rpartition(".")[0]
+        if customer.id != stem:
             col.add(
                 loaded.rel,
                 ("id",),
-                f"customer id {customer.id!r} must match the file name {path.stem!r}",
+                f"customer id {customer.id!r} must match the file name {stem!r}",
             )
         customers.append(customer)
         files.setdefault(customer.id, loaded.rel)
-    return customers, files
+    return _Customers(customers, files, entries)
+
+
+@dataclass(frozen=True)
+class _Customers:
+    customers: list[Customer]
+    files: dict[str, str]  # customer id -> file
+    entries: bookcache.Entries | None  # the parse cache's (None: cache off)
+
+
+_Seen = dict[str, bookcache.ContentKey | None]  # other book file -> content key (None: absent)
 
 
 @contextmanager
@@ -313,16 +352,37 @@ def validate_book(root: Path | str) -> tuple[Fleet | None, list[BookIssue]]:
 
 def _validate(root: Path) -> tuple[Fleet | None, list[BookIssue]]:
     col = _Collector(root)
-    customers, files = _load_customers(root, col)
-    catalog = _load_optional(root, "releases.yml", Catalog, col, "releases")
-    tariffs = _load_optional(root, "tariffs.yml", Tariffs, col, None)
-    stock = _load_optional(root, "stock.yml", Stock, col, "items")
-    roster = _load_optional(root, "technicians.yml", _Roster, col, "technicians")
-    fleet = Fleet(root, tuple(customers), catalog, tariffs, stock, roster.technicians, files)
-    for rel, parts, message in checks.cross_checks(fleet):
-        col.add(rel, parts, message)
+    loaded = _load_customers(root, col)
+    seen: _Seen = {}
+    catalog = _load_optional(root, "releases.yml", Catalog, col, "releases", seen)
+    tariffs = _load_optional(root, "tariffs.yml", Tariffs, col, None, seen)
+    stock = _load_optional(root, "stock.yml", Stock, col, "items", seen)
+    roster = _load_optional(root, "technicians.yml", _Roster, col, "technicians", seen)
+    fleet = Fleet(
+        root, tuple(loaded.customers), catalog, tariffs, stock, roster.technicians, loaded.files
+    )
+    _cross_check(fleet, col, _verdict_key(loaded, seen, col))
     issues = col.issues()
     return fleet, issues
+
+
+def _verdict_key(loaded: _Customers, seen: _Seen, col: _Collector) -> str | None:
+    """The key under which the cross checks' clean verdict on this exact book is kept:
+    only with the parse cache on, and only when every file loaded without a finding."""
+    if loaded.entries is None or col.pending or col.fixed:
+        return None
+    return bookcache.verdict_key(loaded.entries, seen)
+
+
+def _cross_check(fleet: Fleet, col: _Collector, verdict: str | None) -> None:
+    """The cross checks, skipped when they found nothing on this exact book (files and
+    code) before; a clean result is recorded for the next load."""
+    if verdict is not None and bookcache.verdict_holds(fleet.root, verdict):
+        return
+    for rel, parts, message in checks.cross_checks(fleet):
+        col.add(rel, parts, message)
+    if verdict is not None and not col.pending:
+        bookcache.save_verdict(fleet.root, verdict)
 
 
 def load_book(root: Path | str) -> Fleet:

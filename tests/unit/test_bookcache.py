@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator import bookcache, fleet
+from orchestrator import bookcache, checks, fleet
 from tests.conftest import VALID_CUSTOMER, BookFactory
 
 
@@ -143,3 +143,142 @@ def test_loading_leaves_the_garbage_collector_as_it_was(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+# --- the cross checks' clean verdict ------------------------------------------------------
+
+_TARIFFS = "software_per_licence: {user: 5}\nsla_rates: [{reaction_hours: 8, per_extension: 1}]\n"
+
+
+def _other(cid: str, n: int) -> dict[str, Any]:
+    """A customer of its own: its own subnet, host, contracts and phone MACs."""
+    c = _customer(cid, cid.upper())
+    c["sites"][0]["subnet"] = f"10.60.{n}.0/24"
+    system = c["systems"][0]
+    system["hostname"], system["address"] = f"{cid}-pbx", f"10.60.{n}.10"
+    for i, phone in enumerate(system["phones"]):
+        phone["mac"] = f"02:00:00:00:{n:02x}:{i:02x}"
+    for k in c["contracts"]:
+        k["id"] = k["id"].replace("acme", cid)
+    return c
+
+
+def _count_cross_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    runs: list[int] = []
+    real = checks.cross_checks
+
+    def spy(f: fleet.Fleet) -> Any:
+        runs.append(1)
+        return real(f)
+
+    monkeypatch.setattr(checks, "cross_checks", spy)
+    return runs
+
+
+def _clean_book(make_book: BookFactory) -> Path:
+    root = make_book(_other("a1", 1), _other("a2", 2), extra={"tariffs.yml": _TARIFFS})
+    assert fleet.validate_book(root)[1] == []  # runs the checks, records the verdict
+    return root
+
+
+def test_an_unchanged_clean_book_skips_the_cross_checks(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _clean_book(make_book)
+    runs = _count_cross_checks(monkeypatch)
+    for _ in range(2):
+        assert fleet.validate_book(root)[1] == []
+    assert runs == []
+    verdict = bookcache.verdict_file(root)
+    assert oct(verdict.stat().st_mode & 0o777) == "0o600"
+    assert oct(verdict.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_changed_customer_file_runs_the_cross_checks_and_reports_the_finding(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _clean_book(make_book)
+    runs = _count_cross_checks(monkeypatch)
+    path = root / "customers" / "a2.yml"
+    path.write_text(path.read_text().replace("a2-pbx", "a1-pbx"))  # valid on its own
+    issues = fleet.validate_book(root)[1]
+    assert runs == [1]
+    assert [(i.file, i.path) for i in issues] == [("customers/a2.yml", "systems[0].hostname")]
+    assert "duplicate hostname 'a1-pbx'" in issues[0].message
+    assert fleet.validate_book(root)[1] == issues  # a book with findings records no verdict
+    assert runs == [1, 1]
+
+
+def test_a_changed_tariffs_file_runs_the_cross_checks_and_reports_the_finding(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _clean_book(make_book)
+    (root / "tariffs.yml").write_text(_TARIFFS.replace("user", "seat"))
+    messages = [i.message for i in fleet.validate_book(root)[1]]
+    assert len(messages) == 2 and all("licence kind 'user'" in m for m in messages), messages
+
+
+def test_an_added_customer_file_runs_the_cross_checks(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _clean_book(make_book)
+    runs = _count_cross_checks(monkeypatch)
+    clash = _other("a3", 3)
+    clash["systems"][0]["phones"][0]["mac"] = "02:00:00:00:01:00"  # a1's first phone
+    make_book(clash)
+    issues = fleet.validate_book(root)[1]
+    assert runs == [1]
+    assert [i.file for i in issues] == ["customers/a3.yml"], issues
+    assert "duplicate phone MAC '020000000100'" in issues[0].message
+
+
+def test_changed_checker_code_runs_the_cross_checks(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = {str(p.relative_to(bookcache._PACKAGE)) for p in bookcache.code_files()}
+    assert {"checks.py", "contract_checks.py", "model/contract.py"} <= names
+    root = _clean_book(make_book)
+    runs = _count_cross_checks(monkeypatch)
+    monkeypatch.setattr(bookcache, "_fingerprint", lambda: "another checks.py")
+    assert fleet.validate_book(root)[1] == []
+    assert runs == [1]
+
+
+def test_changed_cached_json_runs_the_cross_checks(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The verdict is bound to the JSON the customers were built from, not only to the
+    files: a damaged or rewritten cache entry is checked again."""
+    root = _clean_book(make_book)
+    entries = bookcache.load(root)
+    key, text = entries["a2.yml"]
+    entries["a2.yml"] = (key, text.replace("a2-pbx", "a1-pbx"))
+    bookcache.save(root, entries)
+    runs = _count_cross_checks(monkeypatch)
+    issues = fleet.validate_book(root)[1]
+    assert runs == [1]
+    assert any("duplicate hostname 'a1-pbx'" in i.message for i in issues), issues
+
+
+def test_a_damaged_verdict_runs_the_cross_checks(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _clean_book(make_book)
+    bookcache.verdict_file(root).write_text('{"clean": "0000"}\n')
+    runs = _count_cross_checks(monkeypatch)
+    assert fleet.validate_book(root)[1] == []
+    bookcache.verdict_file(root).write_bytes(b"\x80 not json")
+    assert fleet.validate_book(root)[1] == []
+    assert runs == [1, 1]
+
+
+def test_no_verdict_without_the_parse_cache(
+    cached: Path, make_book: BookFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PBXOPS_BOOK_CACHE", "0")
+    root = make_book(_other("a1", 1))
+    runs = _count_cross_checks(monkeypatch)
+    for _ in range(2):
+        assert fleet.validate_book(root)[1] == []
+    assert runs == [1, 1]
+    assert not bookcache.verdict_file(root).exists()
