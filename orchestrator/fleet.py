@@ -198,9 +198,7 @@ def _load_one(path: Path) -> _Loaded:
         return _Loaded(rel, None, findings=found, key=key)
 
 
-def _load_all(
-    root: Path, names: list[str]
-) -> tuple[list[_Loaded], bookcache.Entries | None]:
+def _load_all(root: Path, names: list[str]) -> tuple[list[_Loaded], bookcache.Entries | None]:
     """Parse and validate the customer files ``names`` of ``root/customers``; large books
     reuse what an earlier load of an unchanged file produced (bookcache) and parse the rest
     on every core. Also the cache's entries of the book (None when the cache is off)."""
