@@ -11,7 +11,9 @@ Python, or any change to a source file the loader depends on (found from its imp
 book files already hold.
 
 The format is text, one entry per line: a JSON header line with the fingerprint, then
-``"<file name>"<TAB><content key><TAB><the customer as JSON>``. Loading it cannot run code
+``"<file name>"<TAB><content key><TAB><the customer as JSON>``, with the fields its
+file set (the others are defaults: a customer served from the cache is the one its file
+makes, down to ``model_fields_set``). Loading it cannot run code
 (no pickle), and every cached customer is validated by the model again (from its JSON, in
 pydantic's core), so a tampered cache can at worst hold a customer the book could hold too.
 ``PBXOPS_BOOK_CACHE=0`` turns it off; a damaged cache is ignored and rewritten.
@@ -44,7 +46,7 @@ import pydantic_core
 import yaml
 
 CACHE_FROM = 400  # books with fewer customer files load fast enough without it
-_VERSION = 3  # 1 was pickle, 2 one JSON document
+_VERSION = 4  # 1 was pickle, 2 one JSON document, 3 every field (4: the fields the file set)
 
 ContentKey = str  # "<size>:<sha256>" of the file's bytes
 Entries = dict[str, tuple[ContentKey, str]]  # file name -> (content key, customer JSON)
@@ -178,13 +180,24 @@ def load(root: Path) -> Entries:
         if len(parts) != 3:
             continue
         try:
-            name = json.loads(parts[0])
+            name = _name(parts[0])
             key, text = parts[1].decode("ascii"), parts[2].decode("utf-8")
         except (ValueError, RecursionError):
             continue
         if isinstance(name, str):
             entries[name] = (key, text)
     return entries
+
+
+def _name(raw: bytes) -> object:
+    """A file name as ``save`` wrote it (JSON). Most are printable ASCII in quotes with
+    nothing escaped: those are taken as they are, without the JSON parser."""
+    if _PLAIN_NAME.fullmatch(raw):
+        return raw[1:-1].decode("ascii")
+    return json.loads(raw)
+
+
+_PLAIN_NAME = re.compile(rb'"[ !#-\[\]-~]*"')  # printable ASCII but " and \
 
 
 def save(root: Path, entries: Entries) -> None:

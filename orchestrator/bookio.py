@@ -78,7 +78,7 @@ def _refuse_duplicates(loader: Any, node: yaml.MappingNode) -> None:
         first[key] = key_node.start_mark.line + 1
 
 
-def read_book_file(path: Path, root: Path) -> bytes:
+def read_book_file(path: str | Path, root: Path) -> bytes:
     """The bytes of one book file, or BookFileError saying why it may not be read.
 
     ``root`` is the book directory: the file, and the directory it is in, must resolve

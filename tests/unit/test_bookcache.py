@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from orchestrator import bookcache, checks, fleet
-from tests.conftest import VALID_CUSTOMER, BookFactory
+from tests.conftest import DEMO_BOOK, VALID_CUSTOMER, BookFactory
 
 
 @pytest.fixture
@@ -282,3 +284,34 @@ def test_no_verdict_without_the_parse_cache(
         assert fleet.validate_book(root)[1] == []
     assert runs == [1, 1]
     assert not bookcache.verdict_file(root).exists()
+
+
+def _fields_set(value: Any) -> Any:
+    """Which fields each model in a tree was given (what exclude_unset keeps)."""
+    if isinstance(value, BaseModel):
+        return {
+            "set": sorted(value.model_fields_set),
+            **{k: _fields_set(getattr(value, k)) for k in type(value).model_fields},
+        }
+    if isinstance(value, tuple | list):
+        return [_fields_set(v) for v in value]
+    return None
+
+
+def test_a_cached_customer_is_the_customer_its_file_makes(
+    cached: Path, make_book: BookFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache keeps the fields each file set (the rest are defaults): a customer served
+    from it equals the freshly parsed one, down to which fields were given."""
+    root = tmp_path / "demo"
+    shutil.copytree(DEMO_BOOK, root)
+    monkeypatch.setenv("PBXOPS_BOOK_CACHE", "0")
+    fresh = fleet.load_book(root).customers
+    monkeypatch.setenv("PBXOPS_BOOK_CACHE", "1")
+    fleet.load_book(root)  # fills the cache
+    parsed = _no_parsing(monkeypatch)
+    served = fleet.load_book(root).customers
+    assert parsed == [] and len(served) == len(fresh) > 1
+    assert served == fresh
+    assert [c.model_dump() for c in served] == [c.model_dump() for c in fresh]
+    assert [_fields_set(c) for c in served] == [_fields_set(c) for c in fresh]
