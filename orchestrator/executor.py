@@ -353,6 +353,8 @@ def _strip_env(private: Path) -> None:
 
 NODE_WORK_DIR = "/tmp"  # where a node's worker unpacks the private data dir (deleted after)
 _NODE_DIR_PREFIX = "pbxops-"
+_NODE_PID_FILE = "pbxops.pids"  # in the run's dir on the node, written by the shim
+_NODE_RUNS = Path(__file__).resolve().with_name("node_runs.py")  # run there by python3 -c
 _NODE_OK = ("successful", "failed")  # the playbook ran to its end (hosts may have failed)
 _FETCH_SUFFIX = "_fetch_dir"
 
@@ -641,6 +643,7 @@ class NodeJob:
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_PYTHON_INTERPRETER": "/usr/bin/python3",
             "ANSIBLE_LOCAL_TEMP": f"{remote}/tmp",
+            "PBXOPS_PID_FILE": f"{remote}/{_NODE_PID_FILE}",  # see node_runs.py
             **strategy_env(self.settings.strategy),
         }
         kwargs: dict[str, Any] = {}
@@ -700,46 +703,47 @@ class NodeJob:
         return result
 
 
-def _node_pattern(ident_prefix: str) -> str:
-    """pgrep/pkill pattern for the processes of runs whose ident starts with ``ident_prefix``
-    on a node (their private data dir is on the command line); never matches the command
-    line of the pgrep/pkill or of the shell running it."""
-    marker = f"{_NODE_DIR_PREFIX}{ident_prefix}"
-    return f"[{marker[0]}]{marker[1:]}"
+def _node_runs_command(settings: Settings, action: str, ident_prefix: str) -> str:
+    """The shell command that runs node_runs.py's ``action`` (list | clear) on a node for
+    the runs whose ident starts with ``ident_prefix``, under the same wrapper as the worker
+    (the words of ``execution_node_command`` before the runner, e.g. ``sudo -n``): the
+    runs' directories and pid files are the worker's."""
+    wrap = [shlex.quote(w) for w in shlex.split(settings.execution_node_command)[:-1]]
+    args = ["python3", "-c", _NODE_RUNS.read_text(), action, NODE_WORK_DIR,
+            f"{_NODE_DIR_PREFIX}{ident_prefix}"]
+    return " ".join([*wrap, *map(shlex.quote, args)])
 
 
 def orphaned_node_runs(settings: Settings, ident_prefix: str) -> list[str]:
     """``node:pid`` of ansible-playbook processes still running on execution nodes for runs
-    whose ident starts with ``ident_prefix`` (its worker or controller died). Only these can
-    still touch a host; what else a dead worker left (an ssh-agent waiting for a key that
-    never came) is removed by ``clear_node_leftovers``. A node that cannot be reached has
-    nothing running that could still touch a host through it."""
-    # argv[0] or argv[1] (the script run by an interpreter) is an ansible-playbook
-    pattern = f"^([^ ]+ )?[^ ]*ansible-playbook .*{_node_pattern(ident_prefix)}"
+    whose ident starts with ``ident_prefix`` (its worker or controller died), by the pids
+    the runs recorded on the node (node_runs.py). Only these can still touch a host; what
+    else a dead worker left is removed by ``clear_node_leftovers``. A node that cannot be
+    reached has nothing running that could still touch a host through it."""
     found: list[str] = []
     for node in settings.execution_nodes:
-        argv = node_ssh_argv(settings, node, f"pgrep -f -- {shlex.quote(pattern)}")
+        argv = node_ssh_argv(settings, node, _node_runs_command(settings, "list", ident_prefix))
         try:
             out = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired):
             continue
         if out.returncode == 0:
             found += [f"{node}:{pid}" for pid in out.stdout.split()]
+        elif out.returncode != 255:  # 255: ssh could not reach the node
+            why = (out.stderr.strip().splitlines() or ["no message"])[-1][:300]
+            log.warning("execution node %s: cannot list the runs' processes (exit %d): %s",
+                        node, out.returncode, why)
     return found
 
 
 def clear_node_leftovers(settings: Settings, ident_prefix: str) -> None:
-    """Once no ansible-playbook of them runs (``orphaned_node_runs``): stop whatever runs
-    whose ident starts with ``ident_prefix`` left on the nodes and delete their directories
-    (a worker killed before it handed over the ssh key leaves ssh-agent waiting forever; a
-    killed worker never deletes its directory). Runs under the same wrapper as the worker
-    (the words of ``execution_node_command`` before the runner, e.g. ``sudo -n``).
-    Unreachable nodes are skipped; the next resume clears them."""
-    wrap = " ".join(shlex.quote(w) for w in shlex.split(settings.execution_node_command)[:-1])
-    marker = f"{_NODE_DIR_PREFIX}{ident_prefix}"
-    script = (f"{wrap} pkill -KILL -f -- {shlex.quote(_node_pattern(ident_prefix))}; "
-              # [p]: the script's own command line must not match the pkill above
-              f"{wrap} rm -rf -- {NODE_WORK_DIR}/[{marker[0]}]{shlex.quote(marker[1:])}*; true")
+    """Once no ansible-playbook of them runs (``orphaned_node_runs``): stop what runs whose
+    ident starts with ``ident_prefix`` left on the nodes, by the pids they recorded there
+    (a pid now another process's is left alone), release an ssh-add a worker killed before
+    it handed over the ssh key left waiting, and delete the runs' directories (a killed
+    worker never deletes its own); see node_runs.py. Unreachable nodes are skipped; the
+    next resume clears them."""
+    script = _node_runs_command(settings, "clear", ident_prefix)
     procs = [subprocess.Popen(node_ssh_argv(settings, node, script), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL) for node in settings.execution_nodes]
     for proc in procs:

@@ -3,7 +3,13 @@ the real transmit -> worker -> process pipeline with a local shell standing in f
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +131,39 @@ def test_pipeline_streams_events_facts_and_fetched_files_back(local_nodes: Setti
         assert list((private / "artifacts" / "run" / "job_events").glob("*.json"))
         assert sorted(p.name for p in private.iterdir()) == ["artifacts"], "shipped inputs are removed"
         assert not (private / "artifacts" / "run" / "fetched").exists()
+
+
+PIDS_PLAY = """\
+- name: Pids
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Publish the run's pid file with the command lines of its processes
+      ansible.builtin.set_fact:
+        probe_out_pids: "{{ lookup('pipe', 'sh ' + playbook_dir + '/pids.sh') }}"
+"""
+PIDS_SH = """\
+run_dir=$(dirname "$(dirname "$(dirname "$0")")")
+while read -r role pid start; do
+  printf '%s %s %s\\n' "$role" "$pid" "$(tr '\\0' ' ' < /proc/$pid/cmdline)"
+done < "$run_dir/pbxops.pids"
+"""
+
+
+def test_a_node_run_records_its_playbook_worker_and_wrapper_pids(local_nodes: Settings) -> None:
+    """The real transmit -> worker -> process pipeline: while the play runs, the run's
+    directory on the node holds the pids of its ansible-playbook and of the ansible-runner
+    worker above it, each naming the run's directory (what node_runs.py finds them by)."""
+    playbooks = local_nodes.project_dir / "playbooks"
+    (playbooks / "pids.yml").write_text(PIDS_PLAY)
+    (playbooks / "pids.sh").write_text(PIDS_SH)
+    result = executor.run_playbook(local_nodes, "pids.yml", INVENTORY, ["h1"], distribute=True)
+    assert result.status == "successful", result
+    lines = result.hosts["h1"].facts["pids"].splitlines()
+    roles = [line.split()[0] for line in lines]
+    assert roles[0] == "playbook" and set(roles[1:]) == {"parent"} and len(roles) >= 2, lines
+    assert "ansible-playbook" in lines[0] and "/tmp/pbxops-pids-" in lines[0], lines
+    assert any(" worker --private-data-dir=/tmp/pbxops-pids-" in ln for ln in lines[1:]), lines
 
 
 def test_a_failing_node_is_named_and_the_other_nodes_results_are_kept(
@@ -266,24 +305,86 @@ def test_rollout_leaves_a_failed_nodes_hosts_running_for_resume(
     assert wave is not None and wave.status == "interrupted" and "node-2" in (wave.reason or "")
 
 
-def test_the_node_orphan_pattern_finds_ansible_playbook_and_nothing_else(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """orphaned_node_runs' pgrep pattern, run by the real pgrep against real processes (the
-    command runs here instead of over ssh): the ansible-playbook of the wave's run is found;
-    the ssh-agent/ssh-add wrapper a dead worker leaves (waiting forever, touching no host),
-    another wave and the pgrep itself are not."""
-    import subprocess
+SHIM = executor.SHIM_DIR / executor.SHIM
 
-    script = tmp_path / "ansible-playbook"
-    script.write_text("import time\ntime.sleep(60)\n")
-    run_dir = "/tmp/pbxops-wave9-run-20261125T000000000000-node-2"
-    procs = [
-        subprocess.Popen([sys.executable, str(script), "-i", f"{run_dir}/inventory/hosts.json"]),
-        subprocess.Popen(["sh", "-c", "sleep 60", "ssh-add", f"{run_dir}/artifacts/ssh_key_data",
-                          "&& ansible-playbook", "-i", run_dir]),
-        subprocess.Popen([sys.executable, str(script), "-i", "/tmp/pbxops-wave90-run-1/inv"]),
-    ]
+
+def _fake_playbook_bin(tmp_path: Path) -> Path:
+    """A directory with an ``ansible-playbook`` that only sleeps (what the shim execs)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "ansible-playbook"
+    fake.write_text(f"#!{sys.executable}\nimport time\ntime.sleep(60)\n")
+    fake.chmod(0o755)
+    return bindir
+
+
+def _node_run(run_dir: Path, bindir: Path) -> subprocess.Popen[bytes]:
+    """What a worker starts on a node, here: the shell ansible-runner wraps in ssh-agent
+    (its command line names the run's key fifo), running pbxops' shim with the run's
+    inventory, the shim recording the pids in the run's directory."""
+    (run_dir / "artifacts" / "run").mkdir(parents=True)
+    env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}",
+           "PBXOPS_PID_FILE": str(run_dir / "pbxops.pids")}
+    return subprocess.Popen(
+        ["sh", "-c", f'"{SHIM}" -i "{run_dir}/inventory/hosts.json"; sleep 60', "ssh-add",
+         f"{run_dir}/artifacts/run/ssh_key_data"], env=env, start_new_session=True)
+
+
+def _pid_lines(run_dir: Path) -> list[list[str]]:
+    pid_file = run_dir / "pbxops.pids"
+    assert eventually(lambda: pid_file.is_file() and len(pid_file.read_text().splitlines()) >= 2)
+    return [line.split() for line in pid_file.read_text().splitlines()]
+
+
+def eventually(check: Any, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _stop(procs: list[subprocess.Popen[bytes]], dirs: list[Path]) -> None:
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # the group this test started, by its pid
+        proc.wait()
+    for d in dirs:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_the_shim_records_the_playbook_and_its_ancestors_naming_the_run(tmp_path: Path) -> None:
+    """Real processes: the shim writes its own pid (the playbook's, kept across exec) and
+    its parent shell's (the command line names the run's directory) with their start
+    times, 0600; not pytest's (it does not name the run)."""
+    run_dir = Path(executor.NODE_WORK_DIR) / f"pbxops-t{os.getpid()}shim-run-1-node-2"
+    proc = _node_run(run_dir, _fake_playbook_bin(tmp_path))
+    try:
+        lines = _pid_lines(run_dir)
+        assert [line[0] for line in lines] == ["playbook", "parent"], lines
+        playbook, parent = int(lines[0][1]), int(lines[1][1])
+        assert parent == proc.pid
+        assert Path(f"/proc/{playbook}/stat").read_text().split(") ")[1].split()[1] == str(proc.pid)
+        cmdline = Path(f"/proc/{playbook}/cmdline").read_bytes()
+        assert b"ansible-playbook" in cmdline and str(SHIM).encode() not in cmdline, "exec'd"
+        for _role, pid, start in lines:
+            assert Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[19] == start
+        assert (run_dir / "pbxops.pids").stat().st_mode & 0o777 == 0o600
+    finally:
+        _stop([proc], [run_dir])
+
+
+def test_a_shim_that_cannot_record_the_pids_does_not_start_the_playbook(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": f"{_fake_playbook_bin(tmp_path)}:{os.environ['PATH']}",
+           "PBXOPS_PID_FILE": str(tmp_path / "missing-dir" / "pbxops.pids")}
+    done = subprocess.run([str(SHIM), "-i", "x"], env=env, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 1 and "cannot record the run's pids" in done.stderr, done
+
+
+def _here(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Node commands run here (``sh -c``) instead of over ssh; returns what was sent."""
     commands: list[str] = []
 
     def here(settings: Settings, node: str, command: str) -> list[str]:
@@ -291,42 +392,92 @@ def test_the_node_orphan_pattern_finds_ansible_playbook_and_nothing_else(
         return ["sh", "-c", command]
 
     monkeypatch.setattr(executor, "node_ssh_argv", here)
-    try:
-        settings = load_settings(args={"execution_nodes": ["node-2"]})
-        found = executor.orphaned_node_runs(settings, "wave9-")
-        assert found == [f"node-2:{procs[0].pid}"], (found, commands)
-    finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
+    return commands
 
 
-def test_clearing_node_leftovers_stops_the_waves_processes_and_removes_its_dirs(
-    monkeypatch: pytest.MonkeyPatch,
+def test_orphaned_node_runs_are_the_recorded_playbooks_still_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """clear_node_leftovers' script, run here instead of over ssh: the wave's stray
-    processes and directories go; another wave's (wave90 vs wave9) stay; the shell running
-    the script is not among what it kills (it would stop before removing the directories)."""
-    import os
-    import subprocess
-
+    """orphaned_node_runs runs node_runs.py's ``list`` (as on a node) against real processes:
+    the wave's recorded ansible-playbook is found; its recorded parent shell (the
+    ssh-agent/ssh-add wrapper, which touches no host) and another wave's playbook
+    (wave90 vs wave9) are not; nor is a recorded pid whose start time is not the process's
+    (the pid was reused); no process is found by its name or command line."""
     tag = f"t{os.getpid()}wave9-"
     other = f"t{os.getpid()}wave90-"
     dirs = [Path(executor.NODE_WORK_DIR) / f"pbxops-{t}run-1-node-2" for t in (tag, other)]
-    for d in dirs:
-        (d / "artifacts").mkdir(parents=True)
-    procs = [subprocess.Popen(["sh", "-c", "sleep 60", "ssh-add", f"{d}/artifacts/ssh_key_data"])
-             for d in dirs]
-    monkeypatch.setattr(executor, "node_ssh_argv",
-                        lambda settings, node, command: ["sh", "-c", command])
+    reused = Path(executor.NODE_WORK_DIR) / f"pbxops-{tag}run-2-node-2"
+    bindir = _fake_playbook_bin(tmp_path)
+    procs = [_node_run(d, bindir) for d in dirs]
+    procs.append(_node_run(reused, bindir))
+    commands = _here(monkeypatch)
     try:
+        lines = [_pid_lines(d) for d in (*dirs, reused)]
+        (reused / "pbxops.pids").write_text("".join(
+            f"{role} {pid} {int(start) + 1}\n" for role, pid, start in lines[2]))
+        settings = load_settings(args={"execution_nodes": ["node-2"]})
+        found = executor.orphaned_node_runs(settings, tag)
+        assert found == [f"node-2:{lines[0][0][1]}"], (found, lines)
+        assert "pgrep" not in commands[0] and "pkill" not in commands[0]
+    finally:
+        _stop(procs, [*dirs, reused])
+
+
+def test_clearing_node_leftovers_stops_the_recorded_processes_and_removes_the_dirs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """clear_node_leftovers' node_runs.py ``clear``, run here instead of over ssh: the
+    wave's recorded processes are killed (-9) and its directories removed; another wave's
+    (wave90 vs wave9) stay; a recorded pid whose start time is no longer the process's is
+    not killed (its pid was reused); the shell running the script is not among what it
+    kills (it would stop before removing the directories)."""
+    tag = f"t{os.getpid()}wave9-"
+    other = f"t{os.getpid()}wave90-"
+    dirs = [Path(executor.NODE_WORK_DIR) / f"pbxops-{t}run-1-node-2" for t in (tag, other)]
+    reused = Path(executor.NODE_WORK_DIR) / f"pbxops-{tag}run-2-node-2"
+    bindir = _fake_playbook_bin(tmp_path)
+    procs = [_node_run(d, bindir) for d in (*dirs, reused)]
+    _here(monkeypatch)
+    try:
+        lines = [_pid_lines(d) for d in (*dirs, reused)]
+        (reused / "pbxops.pids").write_text("".join(
+            f"{role} {pid} {int(start) + 1}\n" for role, pid, start in lines[2]))
         executor.clear_node_leftovers(load_settings(args={"execution_nodes": ["node-2"]}), tag)
         assert procs[0].wait(timeout=10) == -9
-        assert procs[1].poll() is None
+        playbook = int(lines[0][0][1])
+        assert eventually(lambda: not Path(f"/proc/{playbook}").exists()
+                          or "Z" in Path(f"/proc/{playbook}/stat").read_text().split(") ")[1][:1])
+        assert procs[1].poll() is None and procs[2].poll() is None
         assert not dirs[0].exists() and dirs[1].is_dir()
+        assert not reused.exists(), "its directory goes; its processes are not the run's"
     finally:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-        for d in dirs:
-            subprocess.run(["rm", "-rf", str(d)], check=True)
+        _stop(procs, [*dirs, reused])
+
+
+def test_clearing_releases_an_ssh_add_a_killed_worker_left_waiting_for_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker killed before it wrote the key into the fifo leaves no pid file, and ssh-add
+    (under a real ssh-agent, the way ansible-runner starts it) waiting to open the fifo:
+    clearing opens it for writing, so ssh-add reads an empty key, fails, and its shell
+    ends without starting the playbook; nothing is killed."""
+    run_dir = Path(executor.NODE_WORK_DIR) / f"pbxops-t{os.getpid()}wave9-run-1-node-2"
+    fifo = run_dir / "artifacts" / "run" / "ssh_key_data"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo, 0o600)
+    marker = run_dir.parent / f"{run_dir.name}-playbook-ran"
+    cmd = f"trap 'rm -f {fifo}' EXIT && ssh-add {fifo} && rm -f {fifo} && touch {marker}"
+    proc = subprocess.Popen(["ssh-agent", "sh", "-c", cmd], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    _here(monkeypatch)
+    try:
+        assert eventually(lambda: any(
+            Path(f"/proc/{c}/cmdline").read_bytes().startswith(b"ssh-add\0")
+            for c in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()))
+        executor.clear_node_leftovers(
+            load_settings(args={"execution_nodes": ["node-2"]}), f"t{os.getpid()}wave9-")
+        assert proc.wait(timeout=10) not in (0, -9), "ssh-add failed; the shell was not killed"
+        assert not marker.exists() and not run_dir.exists()
+    finally:
+        _stop([proc], [run_dir])
+        marker.unlink(missing_ok=True)
