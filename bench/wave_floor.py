@@ -10,7 +10,8 @@ repeated, side by side in one run:
   ``ssh host sudo -n bash -c '<one-liner>'`` per step:
 
   1. precheck: OS release, free space on / and /var, the dpkg lock, the installed version,
-     the service state, SIP OPTIONS (the roles' own sip_options.py), the config digest,
+     the service state, SIP OPTIONS (the roles' own probe code,
+     roles/pbx_common/module_utils/pbx_host.py), the config digest,
      the update marker;
   2. drain: the profile's calls command (``labpbx-cli calls``) until 0;
   3. backup: the config digest, a tgz of the config dir kept on the host and streamed to
@@ -56,7 +57,8 @@ from wave_overhead import check_updated, plain_batches, run_pbxops
 
 from orchestrator.platforms import LABPBX
 
-SIP_SCRIPT = (REPO / "roles" / "pbx_check" / "files" / "sip_options.py").read_text()
+SIP_SCRIPT = ((REPO / "roles" / "pbx_common" / "module_utils" / "pbx_host.py").read_text()
+              + "\nimport sys\nprint(json.dumps(sip_options(sys.argv[1], int(sys.argv[2]))))\n")
 MARKER = "/var/lib/pbxops/last_update.json"
 DIGEST = (
     f"(cd {LABPBX.config_dir} && find . -type f -print0 | sort -z | xargs -0 -r sha256sum "
@@ -66,7 +68,7 @@ STEPS = ("precheck", "drain", "backup", "install", "restart", "verify")
 
 
 def _sip(address: str) -> str:
-    """Shell: SIP OPTIONS to the host's own PBX with the roles' script (prints its JSON)."""
+    """Shell: SIP OPTIONS to the host's own PBX with the roles' probe code (prints its JSON)."""
     return f"python3 - {shlex.quote(address)} 5060 <<'PY'\n{SIP_SCRIPT}\nPY\n"
 
 

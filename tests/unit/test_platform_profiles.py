@@ -150,12 +150,19 @@ def test_no_book_data_in_a_shell() -> None:
     assert any(t for _, t in shells), "the profile commands run in a shell"
 
 
-def test_the_config_digest_of_pbx_check_and_pbx_update_is_the_same_command() -> None:
-    def argv(role: str) -> list[str]:
-        task = _tasks(ROLES / role / "tasks" / "digest.yml")[0]
-        return list(task["ansible.builtin.command"]["argv"][:-1])
-
-    assert argv("pbx_check") == argv("pbx_update")
+def test_every_pbx_role_reads_the_host_through_the_one_probe_module() -> None:
+    """One digest, one version read, one SIP check: pbx_check (also on resume), pbx_update's
+    post-check and its backup all go through pbx_common's modules (pbx_host.py)."""
+    tasks = _role_tasks("pbx_check", "pbx_update", "pbx_preflight", "os_upgrade")
+    used = {name for _, t in tasks for name in t if name.startswith("pbx_")}
+    assert {"pbx_state", "pbx_backup", "pbx_marker", "pbx_ready"} <= used, used
+    assert not [f for f, _ in tasks if f.name in ("digest.yml", "version.yml")]
+    # the shell commands a probe runs are the profile's constants, never book data
+    profile_var = re.compile(r"\{\{ (pbx_check|pbx_update)_(version|running)_command \}\}")
+    for f, t in tasks:
+        for key in ("version_command", "running_command"):
+            if key in (t.get("pbx_state") or {}):
+                assert profile_var.fullmatch(t["pbx_state"][key]), f"{f.name}: {t['pbx_state'][key]}"
 
 
 def test_installers_have_their_tasks() -> None:
