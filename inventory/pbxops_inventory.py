@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.errors import PbxopsError  # noqa: E402
-from orchestrator.fleet import load_book  # noqa: E402
-from orchestrator.inventory import render_inventory  # noqa: E402
+from orchestrator.errors import PbxopsError
+from orchestrator.fleet import load_book
+from orchestrator.inventory import render_inventory
 
 
 def main(argv: list[str]) -> int:

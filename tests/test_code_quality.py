@@ -1,5 +1,6 @@
-"""CI runs the code checks too: ruff over the package, tests and benchmarks, mypy --strict
-over the package (configured in pyproject.toml). A finding fails the suite with it."""
+"""CI runs the code checks too: ruff over the package, tests, benchmarks, the roles' Python
+(modules, filters) and the inventory script; mypy --strict over the package (configured in
+pyproject.toml). A finding fails the suite with it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ BIN = Path(sys.executable).parent
 @pytest.mark.parametrize(
     "argv",
     [
-        [str(BIN / "ruff"), "check", "orchestrator", "tests", "bench"],
+        [str(BIN / "ruff"), "check", "orchestrator", "tests", "bench", "roles", "inventory"],
         [str(BIN / "mypy"), "orchestrator"],
     ],
     ids=["ruff", "mypy"],

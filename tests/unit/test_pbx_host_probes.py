@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tarfile
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMMON = REPO / "roles" / "pbx_common"
 
 
-def _load(name: str, path: Path):  # noqa: ANN202 - a module object
+def _load(name: str, path: Path) -> types.ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)

@@ -1,10 +1,15 @@
 #!/usr/bin/python3
-# -*- coding: utf-8 -*-
 """Back up the PBX configuration and mark the update as started, in one call: the digest
 (refused when the configuration cannot be read), a 0600 tar.gz in the 0700 backup directory
 named after the version and the digest, then the host's update marker (0600)."""
 
 from __future__ import annotations
+
+import os
+import tarfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pbx_host import config_digest, marker_text, write_private
 
 DOCUMENTATION = r"""
 module: pbx_backup
@@ -23,16 +28,10 @@ config_digest: {type: str, description: digest of the configuration archived}
 marker_content: {type: dict, description: what was written to the marker}
 """
 
-import os
-import tarfile
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pbx_host import config_digest, marker_text, write_private
-
 
 def archive(config_dir, dest):
     """config_dir as DIRNAME/... in a gzip tar (extracted into config_dir's parent)."""
-    tmp = "%s.tmp-%d" % (dest, os.getpid())
+    tmp = f"{dest}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
         tar.add(config_dir, arcname=os.path.basename(config_dir.rstrip("/")))
@@ -53,8 +52,8 @@ def main():
     p = module.params
     digest, error = config_digest(p["config_dir"])
     if not digest:
-        module.fail_json(msg="cannot compute the digest of %s: %s" % (p["config_dir"], error))
-    dest = os.path.join(p["backup_dir"], "config-%s-%s.tgz" % (p["version_before"], digest[:12]))
+        module.fail_json(msg="cannot compute the digest of {}: {}".format(p["config_dir"], error))
+    dest = os.path.join(p["backup_dir"], "config-{}-{}.tgz".format(p["version_before"], digest[:12]))
     content = dict(p["marker_content"], version_before=p["version_before"], backup=dest,
                    config_digest_before=digest)
     if not module.check_mode:
@@ -63,7 +62,7 @@ def main():
         try:
             archive(p["config_dir"], dest)
         except (OSError, tarfile.TarError) as exc:
-            module.fail_json(msg="cannot archive %s: %s" % (p["config_dir"], exc))
+            module.fail_json(msg="cannot archive {}: {}".format(p["config_dir"], exc))
         write_private(p["marker"], marker_text(content))
     module.exit_json(changed=True, backup=dest, config_digest=digest, marker_content=content)
 

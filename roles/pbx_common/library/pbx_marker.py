@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-# -*- coding: utf-8 -*-
 """Write the host's update marker (/var/lib/pbxops/last_update.json: what `wave resume`
 needs after a crash) atomically, 0600 in a 0700 directory."""
 
 from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pbx_host import marker_text, read_json, write_private
 
 DOCUMENTATION = r"""
 module: pbx_marker
@@ -12,9 +14,6 @@ options:
   path: {type: str, required: true, description: the marker file}
   content: {type: dict, required: true, description: what it records}
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pbx_host import marker_text, read_json, write_private
 
 
 def main():

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-# -*- coding: utf-8 -*-
 """Read-only pre-checks of a PBX host in one call: OS release, free disk space on / and
 /var, the dpkg lock (waited for). Used by the pbx_preflight role."""
 
 from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pbx_host import dpkg_lock_free, free_mib
 
 DOCUMENTATION = r"""
 module: pbx_ready
@@ -22,9 +24,6 @@ free_mib: {type: int, description: the smallest free space among the paths}
 dpkg_lock_free: {type: bool, description: no other process held the dpkg lock}
 refused: {type: str, description: why the host must not be touched ('' when ready)}
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pbx_host import dpkg_lock_free, free_mib
 
 
 def main():
@@ -45,10 +44,10 @@ def main():
     free = free_mib(p["paths"])
     lock_free = dpkg_lock_free(p["apt_lock_timeout"])
     if free < p["min_free_mib"]:
-        refused = "not enough disk space: %d MiB free on %s, %d MiB needed" % (
-            free, " or ".join(p["paths"]), p["min_free_mib"])
+        paths = " or ".join(p["paths"])
+        refused = f"not enough disk space: {free} MiB free on {paths}, {p['min_free_mib']} MiB needed"
     elif not lock_free:
-        refused = "another process held the dpkg lock for %d s" % p["apt_lock_timeout"]
+        refused = f"another process held the dpkg lock for {p['apt_lock_timeout']} s"
     else:
         refused = ""
     module.exit_json(changed=False, os_release=release, free_mib=free,

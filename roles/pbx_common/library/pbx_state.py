@@ -1,10 +1,21 @@
 #!/usr/bin/python3
-# -*- coding: utf-8 -*-
 """The PBX state in one call: version of record, running check, service state, SIP answer,
 configuration digest, the marker of the last update and the pinned packages' versions.
 Read-only. Used by pbx_check, pbx_update (before and after) and os_upgrade."""
 
 from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.pbx_host import (
+    config_digest,
+    installed_pins,
+    read_json,
+    service_state,
+    shell,
+    sip_answer,
+    trimmed,
+    version,
+)
 
 DOCUMENTATION = r"""
 module: pbx_state
@@ -33,10 +44,6 @@ config_error: {type: str, description: why the digest could not be computed}
 last_update: {type: dict, description: the marker's content ({} none)}
 pinned: {type: list, description: PACKAGE=VERSION of the installed pinned packages}
 """
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pbx_host import (config_digest, installed_pins, read_json, service_state,
-                                           shell, sip_answer, trimmed, version)
 
 
 def main():

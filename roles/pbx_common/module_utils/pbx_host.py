@@ -1,4 +1,3 @@
-# -*- coding: utf-8 -*-
 """What the pbx_common modules read on a PBX host, one function per probe.
 
 Runs on the managed host (Python 3 of Debian, standard library only). Shell text comes only
@@ -29,7 +28,7 @@ def run(argv, timeout=120):
     except FileNotFoundError as exc:
         return 127, "", str(exc)
     except subprocess.TimeoutExpired:
-        return 124, "", "timed out after %s s" % timeout
+        return 124, "", f"timed out after {timeout} s"
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -51,7 +50,7 @@ def installed_pins(packages):
     """PACKAGE=VERSION of each installed package among ``packages`` (missing ones left out)."""
     if not packages:
         return []
-    _, out, _ = run(["dpkg-query", "--show", "--showformat=${Package}=${Version}\\n"] + list(packages))
+    _, out, _ = run(["dpkg-query", "--show", "--showformat=${Package}=${Version}\\n", *list(packages)])
     return [line for line in out.splitlines() if line and not line.endswith("=")]
 
 
@@ -68,29 +67,28 @@ def service_state(service):
 
 def sip_options(address, port, timeout=2.0, attempts=3):
     """One SIP OPTIONS over UDP: {'status': code (0: no answer), 'server': header}."""
-    tag = "%08x" % random.getrandbits(32)
-    branch = "z9hG4bK%016x" % random.getrandbits(64)
+    tag = f"{random.getrandbits(32):08x}"
+    branch = f"z9hG4bK{random.getrandbits(64):016x}"
     result = {"status": 0, "server": ""}
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         sock.bind((address, 0))
         local = sock.getsockname()
-        msg = ("OPTIONS sip:%s:%d SIP/2.0\r\n"
-               "Via: SIP/2.0/UDP %s:%d;branch=%s;rport\r\n"
+        msg = (f"OPTIONS sip:{address}:{port} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP {local[0]}:{local[1]};branch={branch};rport\r\n"
                "Max-Forwards: 70\r\n"
-               "From: <sip:pbxops@%s>;tag=%s\r\n"
-               "To: <sip:%s:%d>\r\n"
-               "Call-ID: %s-selfcheck@%s\r\n"
+               f"From: <sip:pbxops@{local[0]}>;tag={tag}\r\n"
+               f"To: <sip:{address}:{port}>\r\n"
+               f"Call-ID: {tag}-selfcheck@{local[0]}\r\n"
                "CSeq: 1 OPTIONS\r\n"
                "Accept: application/sdp\r\n"
-               "Content-Length: 0\r\n\r\n") % (address, port, local[0], local[1], branch,
-                                                 local[0], tag, address, port, tag, local[0])
+               "Content-Length: 0\r\n\r\n")
         sock.settimeout(timeout)
         for _ in range(attempts):
             sock.sendto(msg.encode(), (address, port))
             try:
                 data, _ = sock.recvfrom(65535)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             lines = data.decode(errors="replace").split("\r\n")
             parts = lines[0].split(" ", 2)
@@ -120,7 +118,7 @@ def sip_answer(address, port, wait_seconds=0, poll_seconds=2.0):
 def config_digest(config_dir):
     """(digest, error): digest '' with the reason when the directory cannot be read."""
     rc, out, err = run(["/bin/bash", "-c", DIGEST_SCRIPT, "pbxops-config-digest", config_dir])
-    return (out.strip(), "") if rc == 0 else ("", err.strip() or "exit %d" % rc)
+    return (out.strip(), "") if rc == 0 else ("", err.strip() or f"exit {rc}")
 
 
 def read_json(path):
@@ -137,7 +135,7 @@ def write_private(path, text):
     """``text`` into ``path`` atomically, 0600, its directory created 0700."""
     directory = os.path.dirname(path)
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    tmp = "%s.tmp-%d" % (path, os.getpid())
+    tmp = f"{path}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -160,7 +158,7 @@ def dpkg_lock_free(wait_seconds):
     """Whether no process holds the dpkg lock, waiting up to ``wait_seconds`` for it."""
     locks = ["/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/lock"]
     for _ in range(max(1, int(wait_seconds))):
-        rc, _, _ = run(["fuser"] + locks)
+        rc, _, _ = run(["fuser", *locks])
         if rc != 0:  # fuser: 1 when no process uses the files
             return True
         time.sleep(1)
