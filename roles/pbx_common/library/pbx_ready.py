@@ -16,6 +16,7 @@ options:
   min_free_mib: {type: int, required: true, description: MiB needed on every path}
   paths: {type: list, elements: str, default: [/, /var], description: filesystems to measure}
   apt_lock_timeout: {type: int, default: 60, description: seconds to wait for the dpkg lock}
+  publish: {type: str, default: '', description: also set PUBLISH_refused and PUBLISH_unreachable (false) as facts}
 """
 
 RETURN = r"""
@@ -32,6 +33,7 @@ def main():
             min_free_mib=dict(type="int", required=True),
             paths=dict(type="list", elements="str", default=["/", "/var"]),
             apt_lock_timeout=dict(type="int", default=60),
+            publish=dict(type="str", default=""),
         ),
         supports_check_mode=True,  # reads only
     )
@@ -50,7 +52,9 @@ def main():
         refused = f"another process held the dpkg lock for {p['apt_lock_timeout']} s"
     else:
         refused = ""
-    module.exit_json(changed=False, os_release=release, free_mib=free,
+    prefix = p["publish"]
+    facts = {f"{prefix}_refused": refused, f"{prefix}_unreachable": False} if prefix else {}
+    module.exit_json(changed=False, ansible_facts=facts, os_release=release, free_mib=free,
                      dpkg_lock_free=lock_free, refused=refused)
 
 

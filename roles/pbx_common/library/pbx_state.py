@@ -31,6 +31,7 @@ options:
   sip_wait_seconds: {type: int, default: 0, description: ask again until 200 for this long}
   marker: {type: str, default: '', description: marker file of the last update ('' not read)}
   packages: {type: list, elements: str, default: [], description: pinned packages to read}
+  publish: {type: str, default: '', description: also set the results as facts PUBLISH_<name> (no set_fact task)}
 """
 
 RETURN = r"""
@@ -38,7 +39,7 @@ version: {type: str, description: the version of record ('' not installed)}
 running: {type: str, description: the running check's output ('' it failed)}
 service: {type: str, description: systemd ActiveState}
 sip_status: {type: int, description: SIP status code (0 no answer)}
-server: {type: str, description: SIP Server or User-Agent header}
+server_header: {type: str, description: SIP Server or User-Agent header}
 config_digest: {type: str, description: digest of config_dir ('' unreadable)}
 config_error: {type: str, description: why the digest could not be computed}
 last_update: {type: dict, description: the marker's content ({} none)}
@@ -59,6 +60,7 @@ def main():
             sip_wait_seconds=dict(type="int", default=0),
             marker=dict(type="str", default=""),
             packages=dict(type="list", elements="str", default=[]),
+            publish=dict(type="str", default=""),
         ),
         supports_check_mode=True,  # reads only
     )
@@ -66,18 +68,19 @@ def main():
     # SIP first: after a restart the others describe the PBX once it answers
     answer = sip_answer(p["sip_address"], p["sip_port"], p["sip_wait_seconds"])
     digest, config_error = config_digest(p["config_dir"])
-    module.exit_json(
-        changed=False,
-        version=version(p["package"], p["version_command"]),
-        running=trimmed(shell(p["running_command"])) if p["running_command"] else "",
-        service=service_state(p["service"]),
-        sip_status=answer["status"],
-        server=answer["server"],
-        config_digest=digest,
-        config_error=config_error,
-        last_update=read_json(p["marker"]) if p["marker"] else {},
-        pinned=installed_pins(p["packages"]),
-    )
+    state = {
+        "version": version(p["package"], p["version_command"]),
+        "running": trimmed(shell(p["running_command"])) if p["running_command"] else "",
+        "service": service_state(p["service"]),
+        "sip_status": answer["status"],
+        "server_header": answer["server"],
+        "config_digest": digest,
+        "config_error": config_error,
+        "last_update": read_json(p["marker"]) if p["marker"] else {},
+        "pinned": installed_pins(p["packages"]),
+    }
+    facts = {f"{p['publish']}_{name}": value for name, value in state.items()} if p["publish"] else {}
+    module.exit_json(changed=False, ansible_facts=facts, **state)
 
 
 if __name__ == "__main__":
