@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import socket
 import stat
 import subprocess
@@ -114,14 +113,14 @@ def test_sip_options_reads_status_and_server() -> None:
     port, asked = _answerer("200 OK")
     assert host.sip_options("127.0.0.1", port) == {"status": 200, "server": "LabPBX 5.7"}
     assert len(asked) == 1 and asked[0].startswith(f"OPTIONS sip:127.0.0.1:{port} ".encode())
-    assert host.sip_answer("127.0.0.1", port, wait_seconds=30)["status"] == 200
-    assert len(asked) == 2  # a 200 ends the wait at once
+    assert host.sip_answer("127.0.0.1", port, rounds=10)["status"] == 200
+    assert len(asked) == 2  # a 200 ends the rounds at once
 
 
-def test_sip_answer_asks_again_until_200_or_the_wait_is_over() -> None:
+def test_sip_answer_asks_again_until_200_or_the_rounds_are_over() -> None:
     port, asked = _answerer("503 Service Unavailable")
-    answer = host.sip_answer("127.0.0.1", port, wait_seconds=1, poll_seconds=0.3)
-    assert answer["status"] == 503 and len(asked) >= 2
+    answer = host.sip_answer("127.0.0.1", port, rounds=3, poll_seconds=0.1)
+    assert answer["status"] == 503 and len(asked) == 3
     free = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     free.bind(("127.0.0.1", 0))
     port = free.getsockname()[1]
@@ -129,7 +128,37 @@ def test_sip_answer_asks_again_until_200_or_the_wait_is_over() -> None:
     assert host.sip_options("127.0.0.1", port, timeout=0.2, attempts=1)["status"] == 0
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="free space of / as root")
-def test_free_space_is_the_smallest_of_the_paths(tmp_path: Path) -> None:
-    assert host.free_mib(["/", str(tmp_path)]) == min(
-        os.statvfs(p).f_bavail * os.statvfs(p).f_frsize // 2**20 for p in ("/", str(tmp_path)))
+def test_free_space_is_the_smallest_of_the_paths_rounded_up_as_df_does(tmp_path: Path) -> None:
+    df = subprocess.run(["df", "--output=avail", "-m", "/", str(tmp_path)], capture_output=True,
+                        text=True, check=True).stdout.split()[1:]
+    assert host.free_mib(["/", str(tmp_path)]) == min(int(v) for v in df)
+
+
+def test_a_symlinked_configuration_is_archived_with_its_contents(tmp_path: Path) -> None:
+    real = _tree(tmp_path / "real" / "asterisk")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "asterisk").symlink_to(real)
+    dest = tmp_path / "config.tgz"
+    backup.archive(str(tmp_path / "etc" / "asterisk"), str(dest))
+    with tarfile.open(dest) as tar:
+        names = set(tar.getnames())
+    assert {"asterisk", "asterisk/a.conf", "asterisk/sub/b.conf"} <= names
+
+
+def test_a_failed_archive_or_marker_leaves_no_temporary_file(tmp_path: Path) -> None:
+    with pytest.raises(OSError):
+        backup.archive(str(tmp_path / "missing"), str(tmp_path / "config.tgz"))
+    assert list(tmp_path.iterdir()) == []
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "last_update.json").mkdir()  # os.replace onto a directory fails
+    with pytest.raises(OSError):
+        host.write_private(str(ro / "last_update.json"), "{}")
+    assert sorted(p.name for p in ro.iterdir()) == ["last_update.json"]
+
+
+def test_an_existing_marker_directory_is_made_0700(tmp_path: Path) -> None:
+    loose = tmp_path / "pbxops"
+    loose.mkdir(mode=0o755)
+    host.write_private(str(loose / "last_update.json"), "{}")
+    assert stat.S_IMODE(loose.stat().st_mode) == 0o700

@@ -9,7 +9,7 @@ import os
 import tarfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pbx_host import config_digest, marker_text, write_private
+from ansible.module_utils.pbx_host import config_digest, marker_text, private_dir, write_private
 
 DOCUMENTATION = r"""
 module: pbx_backup
@@ -30,12 +30,19 @@ marker_content: {type: dict, description: what was written to the marker}
 
 
 def archive(config_dir, dest):
-    """config_dir as DIRNAME/... in a gzip tar (extracted into config_dir's parent)."""
+    """config_dir as DIRNAME/... in a gzip tar (extracted into config_dir's parent). A
+    config_dir that is a symlink is followed (its contents are archived); symlinks inside
+    it stay symlinks. No temporary file is left behind on failure."""
     tmp = f"{dest}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        tar.add(config_dir, arcname=os.path.basename(config_dir.rstrip("/")))
-    os.replace(tmp, dest)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            tar.add(os.path.realpath(config_dir), arcname=os.path.basename(config_dir.rstrip("/")))
+        os.replace(tmp, dest)
+    except (OSError, tarfile.TarError):
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def main():
@@ -57,13 +64,15 @@ def main():
     content = dict(p["marker_content"], version_before=p["version_before"], backup=dest,
                    config_digest_before=digest)
     if not module.check_mode:
-        os.makedirs(p["backup_dir"], mode=0o700, exist_ok=True)
-        os.chmod(p["backup_dir"], 0o700)
         try:
+            private_dir(p["backup_dir"])
             archive(p["config_dir"], dest)
         except (OSError, tarfile.TarError) as exc:
-            module.fail_json(msg="cannot archive {}: {}".format(p["config_dir"], exc))
-        write_private(p["marker"], marker_text(content))
+            module.fail_json(msg=f"cannot archive {p['config_dir']} into {p['backup_dir']}: {exc}")
+        try:
+            write_private(p["marker"], marker_text(content))
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write the update marker {p['marker']}: {exc}")
     module.exit_json(changed=True, backup=dest, config_digest=digest, marker_content=content)
 
 

@@ -25,7 +25,10 @@ def main():
     p = module.params
     changed = read_json(p["path"]) != p["content"]
     if changed and not module.check_mode:
-        write_private(p["path"], marker_text(p["content"]))
+        try:
+            write_private(p["path"], marker_text(p["content"]))
+        except OSError as exc:
+            module.fail_json(msg=f"cannot write the update marker {p['path']}: {exc}")
     module.exit_json(changed=changed)
 
 

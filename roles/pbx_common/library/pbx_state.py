@@ -28,7 +28,7 @@ options:
   config_dir: {type: str, required: true, description: directory the configuration digest covers}
   sip_address: {type: str, required: true, description: address the host asks SIP OPTIONS on}
   sip_port: {type: int, default: 5060, description: SIP port}
-  sip_wait_seconds: {type: int, default: 0, description: ask again until 200 for this long}
+  sip_rounds: {type: int, default: 1, description: rounds of SIP OPTIONS (2 s apart, each up to 3 x 2 s) until a 200}
   marker: {type: str, default: '', description: marker file of the last update ('' not read)}
   packages: {type: list, elements: str, default: [], description: pinned packages to read}
   publish: {type: str, default: '', description: also set the results as facts PUBLISH_<name> (no set_fact task)}
@@ -57,7 +57,7 @@ def main():
             config_dir=dict(type="str", required=True),
             sip_address=dict(type="str", required=True),
             sip_port=dict(type="int", default=5060),
-            sip_wait_seconds=dict(type="int", default=0),
+            sip_rounds=dict(type="int", default=1),
             marker=dict(type="str", default=""),
             packages=dict(type="list", elements="str", default=[]),
             publish=dict(type="str", default=""),
@@ -66,7 +66,7 @@ def main():
     )
     p = module.params
     # SIP first: after a restart the others describe the PBX once it answers
-    answer = sip_answer(p["sip_address"], p["sip_port"], p["sip_wait_seconds"])
+    answer = sip_answer(p["sip_address"], p["sip_port"], p["sip_rounds"])
     digest, config_error = config_digest(p["config_dir"])
     state = {
         "version": version(p["package"], p["version_command"]),

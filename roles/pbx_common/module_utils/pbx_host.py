@@ -105,14 +105,16 @@ def sip_options(address, port, timeout=2.0, attempts=3):
     return result
 
 
-def sip_answer(address, port, wait_seconds=0, poll_seconds=2.0):
-    """SIP OPTIONS, asked again every ``poll_seconds`` until 200 or ``wait_seconds`` pass."""
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        answer = sip_options(address, port)
-        if answer["status"] == 200 or time.monotonic() >= deadline:
-            return answer
+def sip_answer(address, port, rounds=1, poll_seconds=2.0):
+    """SIP OPTIONS in up to ``rounds`` rounds ``poll_seconds`` apart, until a 200 (each round
+    waits up to 3 x 2 s for an answer: a PBX still starting may take rounds x 8 s)."""
+    answer = sip_options(address, port)
+    for _ in range(max(1, rounds) - 1):
+        if answer["status"] == 200:
+            break
         time.sleep(poll_seconds)
+        answer = sip_options(address, port)
+    return answer
 
 
 def config_digest(config_dir):
@@ -131,18 +133,29 @@ def read_json(path):
     return data if isinstance(data, dict) else {}
 
 
-def write_private(path, text):
-    """``text`` into ``path`` atomically, 0600, its directory created 0700."""
-    directory = os.path.dirname(path)
+def private_dir(directory):
+    """``directory`` created if missing, and 0700 either way."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
+    os.chmod(directory, 0o700)
+
+
+def write_private(path, text):
+    """``text`` into ``path`` atomically, 0600, its directory 0700 (raises OSError; no
+    temporary file is left behind)."""
+    private_dir(os.path.dirname(path))
     tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def marker_text(content):
@@ -150,8 +163,9 @@ def marker_text(content):
 
 
 def free_mib(paths):
-    """The smallest free space (MiB) among the filesystems of ``paths``."""
-    return min(shutil.disk_usage(p).free // (1024 * 1024) for p in paths)
+    """The smallest free space (MiB, rounded up as ``df -m`` does) among the filesystems of
+    ``paths``."""
+    return min(-(-shutil.disk_usage(p).free // (1024 * 1024)) for p in paths)
 
 
 def dpkg_lock_free(wait_seconds):
