@@ -9,7 +9,13 @@ import os
 import tarfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.pbx_host import config_digest, marker_text, private_dir, write_private
+from ansible.module_utils.pbx_host import (
+    config_digest,
+    marker_text,
+    private_dir,
+    replaced_privately,
+    write_private,
+)
 
 DOCUMENTATION = r"""
 module: pbx_backup
@@ -33,16 +39,8 @@ def archive(config_dir, dest):
     """config_dir as DIRNAME/... in a gzip tar (extracted into config_dir's parent). A
     config_dir that is a symlink is followed (its contents are archived); symlinks inside
     it stay symlinks. No temporary file is left behind on failure."""
-    tmp = f"{dest}.tmp-{os.getpid()}"
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-            tar.add(os.path.realpath(config_dir), arcname=os.path.basename(config_dir.rstrip("/")))
-        os.replace(tmp, dest)
-    except (OSError, tarfile.TarError):
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
-        raise
+    with replaced_privately(dest) as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        tar.add(os.path.realpath(config_dir), arcname=os.path.basename(config_dir.rstrip("/")))
 
 
 def main():

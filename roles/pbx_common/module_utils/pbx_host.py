@@ -7,6 +7,7 @@ from the host's PBX profile (orchestrator/platforms.py, constants); anything fro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -139,23 +140,31 @@ def private_dir(directory):
     os.chmod(directory, 0o700)
 
 
-def write_private(path, text):
-    """``text`` into ``path`` atomically, 0600, its directory 0700 (raises OSError; no
-    temporary file is left behind)."""
-    private_dir(os.path.dirname(path))
+@contextlib.contextmanager
+def replaced_privately(path):
+    """A binary file whose content replaces ``path`` atomically (0600) when the block ends
+    without an error; on any error the temporary file is removed and ``path`` untouched."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
-    except OSError:
+    except BaseException:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_private(path, text):
+    """``text`` into ``path`` atomically, 0600, its directory 0700 (raises OSError; no
+    temporary file is left behind)."""
+    private_dir(os.path.dirname(path))
+    with replaced_privately(path) as handle:
+        handle.write(text.encode("utf-8"))
 
 
 def marker_text(content):
